@@ -1,0 +1,60 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything they need is installed here.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install -q -c constraints.txt
+STAMP_BASE := $(VENV)/.stamp-base
+STAMP_FULL := $(VENV)/.stamp-full
+# pytest workers are not used: the suite starts local servers on free ports and is sized for 2 cores.
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint format install install-full sysdeps clean
+
+# Debian packages the suite and the demo need (fonts with Cyrillic for rendered sample images).
+APT_PACKAGES := fonts-dejavu-core
+sysdeps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+
+# Base install: the CLI, costing engine, gateway and deploy code (no torch).
+$(STAMP_BASE): pyproject.toml constraints.txt | $(PY)
+	$(PIP) -e .
+	touch $@
+
+# Full install: + the model extra (torch, torchvision, opencv) and the test tools.
+$(STAMP_FULL): pyproject.toml constraints.txt | $(PY)
+	$(PIP) -e '.[model,dev]'
+	touch $@ $(STAMP_BASE)
+
+install: $(STAMP_BASE)
+install-full: $(STAMP_FULL)
+
+demo: $(STAMP_BASE)
+	@echo "== ocrkit cost --scenario baseline (the report's architecture, published prices + audit)"
+	$(VENV)/bin/ocrkit cost --scenario baseline
+	@echo
+	@echo "== ocrkit cost --scenario extended"
+	$(VENV)/bin/ocrkit cost --scenario extended
+
+test: sysdeps $(STAMP_FULL)
+	$(VENV)/bin/ruff check ocrkit tests configs
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP_FULL)
+	$(VENV)/bin/ruff check ocrkit tests configs
+	$(VENV)/bin/ruff format --check ocrkit tests configs
+
+format: $(STAMP_FULL)
+	$(VENV)/bin/ruff format ocrkit tests configs
+	$(VENV)/bin/ruff check --fix ocrkit tests configs
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

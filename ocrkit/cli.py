@@ -1,0 +1,76 @@
+"""The `ocrkit` command. The CLI layer (this file and ocrkit/commands/) is the only code that prints.
+
+Each module in ocrkit/commands/ owns one group of commands and exposes `register(app)`; none of
+them imports torch at import time, so `ocrkit cost` and `ocrkit --help` work on the base install.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from ocrkit import __version__
+from ocrkit.commands import cost, model
+from ocrkit.errors import OcrkitError
+
+app = typer.Typer(
+    name="ocrkit",
+    help=(
+        "Deploy a handwritten-Cyrillic OCR model (ResNet + Transformer) behind one HTTP contract on "
+        "AWS, GCP or this machine, and price those choices."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+err_console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ocrkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """ocrkit: deploy and price a handwritten-Cyrillic OCR endpoint."""
+
+
+for _module in (cost, model):
+    _module.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: user mistakes become one red line and exit 2, never a traceback."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except OcrkitError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

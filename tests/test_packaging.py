@@ -1,0 +1,92 @@
+"""The package layout promises: configs ship inside the wheel, and the torch-free layers import without torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Runs the given code with torch, torchvision, numpy and cv2 made unimportable.
+_BLOCK = """
+import sys
+for name in ("torch", "torchvision", "numpy", "cv2", "PIL"):
+    sys.modules[name] = None
+"""
+
+TORCH_FREE_MODULES = [
+    "ocrkit.cli",
+    "ocrkit.commands.cost",
+    "ocrkit.commands.model",
+    "ocrkit.costing",
+    "ocrkit.gateway",
+    "ocrkit.prediction",
+    "ocrkit.deploy",
+    "ocrkit.providers",
+]
+
+
+@pytest.mark.parametrize("module", TORCH_FREE_MODULES)
+def test_torch_free_layers_import_without_torch(module: str) -> None:
+    code = _BLOCK + f"import importlib; importlib.import_module({module!r}); print('ok')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
+def test_cli_help_without_torch() -> None:
+    code = _BLOCK + "from ocrkit.cli import main; main(['--help'])"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert "cost" in proc.stdout
+
+
+def test_version_flag() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "from ocrkit.cli import main; main(['--version'])"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("ocrkit ")
+
+
+@pytest.mark.slow
+def test_wheel_ships_configs_and_finds_them_from_any_directory(tmp_path: Path) -> None:
+    """`pip install .` (not only -e) must find the scenarios: build the wheel, run from it elsewhere."""
+    out = tmp_path / "dist"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(REPO), "-w", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert build.returncode == 0, build.stderr
+    wheel = next(out.glob("ocrkit-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "ocrkit/configs/scenarios/baseline.yaml" in names
+    assert "ocrkit/configs/scenarios/extended.yaml" in names
+    assert any(n.startswith("ocrkit/configs/pricing/") and n.endswith(".yaml") for n in names)
+
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(site)
+    code = (
+        "import ocrkit, sys; assert ocrkit.__file__.startswith(sys.argv[1]), ocrkit.__file__;"
+        "from ocrkit.cli import main; main(['cost', '--scenario', 'baseline', '--method', 'report', '--format', 'json'])"
+    )
+    # -I would drop the venv's site-packages; -P keeps the repo checkout off sys.path.
+    proc = subprocess.run(
+        [sys.executable, "-P", "-c", code, str(site)], capture_output=True, text=True, cwd=elsewhere, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["clouds"]["aws"]["plans"]["on_demand"]["total"] == "711.65"
