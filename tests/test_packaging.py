@@ -1,4 +1,4 @@
-"""The package layout promises: configs ship inside the wheel, and the torch-free layers import without torch."""
+"""Layout promises: configs ship inside the wheel; the torch-free layers import without torch."""
 
 from __future__ import annotations
 
@@ -62,7 +62,18 @@ def test_wheel_ships_configs_and_finds_them_from_any_directory(tmp_path: Path) -
     """`pip install .` (not only -e) must find the scenarios: build the wheel, run from it elsewhere."""
     out = tmp_path / "dist"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(REPO), "-w", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            str(REPO),
+            "-w",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -82,7 +93,8 @@ def test_wheel_ships_configs_and_finds_them_from_any_directory(tmp_path: Path) -
     env["PYTHONPATH"] = str(site)
     code = (
         "import ocrkit, sys; assert ocrkit.__file__.startswith(sys.argv[1]), ocrkit.__file__;"
-        "from ocrkit.cli import main; main(['cost', '--scenario', 'baseline', '--method', 'report', '--format', 'json'])"
+        "from ocrkit.cli import main;"
+        "main(['cost', '--scenario', 'baseline', '--method', 'report', '--format', 'json'])"
     )
     # -I would drop the venv's site-packages; -P keeps the repo checkout off sys.path.
     proc = subprocess.run(
@@ -90,3 +102,15 @@ def test_wheel_ships_configs_and_finds_them_from_any_directory(tmp_path: Path) -
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["clouds"]["aws"]["plans"]["on_demand"]["total"] == "711.65"
+
+
+def test_usage_errors_exit_2_without_traceback() -> None:
+    for argv in (["cost", "--bogus"], ["nosuch-command"]):
+        proc = subprocess.run(
+            [sys.executable, "-c", f"from ocrkit.cli import main; main({argv!r})"],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 2, (argv, proc.stderr)
+        assert "Traceback" not in proc.stderr
+        assert "Error" in proc.stderr

@@ -1,0 +1,272 @@
+"""`ocrkit cost`: monthly AWS-vs-GCP budgets from a usage scenario, and the audit of the report's figures.
+
+The engine (ocrkit.costing) is pure; this module only parses options, asks the engine for a Comparison and
+prints it: a rich table here, or the JSON/CSV/Markdown text that ocrkit.costing.export renders.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ocrkit.costing import export
+from ocrkit.costing.engine import price
+from ocrkit.costing.model import CLOUD_LABELS, CLOUDS, PLAN_LABELS, Comparison
+from ocrkit.costing.scenario import builtin_names
+from ocrkit.errors import OcrkitError
+
+CLOUD_CHOICES = ("aws", "gcp", "all")
+METHOD_CHOICES = ("list", "report")
+FORMAT_CHOICES = ("table", "json", "csv", "markdown")
+
+
+def _choice(option: str, value: str, choices: tuple[str, ...]) -> str:
+    """Options are checked here so that a wrong value is one line and exit 2, like every other mistake."""
+    picked = value.strip().lower()
+    if picked not in choices:
+        raise OcrkitError(f"{option}: '{value}' is not one of {', '.join(choices)}")
+    return picked
+
+
+HELP = "\n\n".join(
+    [
+        "Price a usage scenario on AWS and GCP, per month: on demand and with 1- and 3-year commitments.",
+        "A scenario is a YAML file of monthly usage per cloud (instance hours, requests, GB stored...). The "
+        "built-in ones are the report's: 'baseline' (its architecture, 1M requests a month) and 'extended' "
+        "(3 models on 3 endpoints, 3M requests). Copy one from configs/scenarios/, edit it, pass its path.",
+        "--method list (the default) prices every line from the price catalog (configs/pricing/) with the "
+        "providers' published rules: free tiers, tier boundaries, what a commitment covers. It then audits "
+        "the report: each figure that differs is listed with the report's value, ocrkit's and the reason.",
+        "--method report reproduces the report's own arithmetic and totals to the cent, marking each line "
+        "'derived' (its stated prices x its stated usage) or 'quoted' (a figure its inputs do not produce), "
+        "and flags where its sums disagree.",
+        "Examples: ocrkit cost --scenario extended --method report --format json; "
+        "ocrkit cost --scenario ./mine.yaml --cloud gcp --catalog ./my-gcp-prices.yaml",
+    ]
+)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("cost", help=HELP, no_args_is_help=False)
+    def cost_cmd(
+        scenario: str = typer.Option(
+            "baseline",
+            "--scenario",
+            "-s",
+            metavar="NAME|PATH",
+            help=f"Built-in scenario ({', '.join(builtin_names())}) or the path of a scenario YAML file.",
+        ),
+        cloud: str = typer.Option(
+            "all", "--cloud", "-c", metavar="aws|gcp|all", help="Price one cloud, or both."
+        ),
+        method: str = typer.Option(
+            "list",
+            "--method",
+            "-m",
+            metavar="list|report",
+            help="list: published prices and rules, audited against the report; report: its own arithmetic.",
+        ),
+        fmt: str = typer.Option(
+            "table",
+            "--format",
+            "-f",
+            metavar="table|json|csv|markdown",
+            help="table (for people), json, csv or markdown.",
+        ),
+        catalog: list[Path] = typer.Option(
+            [],
+            "--catalog",
+            metavar="PATH",
+            help="A price catalog YAML replacing the shipped one for its provider (repeat for both).",
+        ),
+    ) -> None:
+        picked = _choice("--cloud", cloud, CLOUD_CHOICES)
+        method = _choice("--method", method, METHOD_CHOICES)
+        fmt = _choice("--format", fmt, FORMAT_CHOICES)
+        clouds = CLOUDS if picked == "all" else (picked,)
+        comparison = price(scenario, method=method, clouds=clouds, catalogs=catalog)  # type: ignore[arg-type]
+        if fmt == "json":
+            sys.stdout.write(export.to_json(comparison))
+        elif fmt == "csv":
+            sys.stdout.write(export.to_csv(comparison))
+        elif fmt == "markdown":
+            sys.stdout.write(export.to_markdown(comparison))
+        else:
+            console = Console()
+            if not console.is_terminal:
+                console = Console(width=160)
+            render(console, comparison)
+
+
+# -- the table view ---------------------------------------------------------------------------------------
+
+
+def render(console: Console, comparison: Comparison) -> None:
+    console.print(_header(comparison))
+    console.print(_summary(comparison))
+    for budget in comparison.budgets.values():
+        console.print(_lines_table(budget))
+        footnotes = _footnotes(budget)
+        if footnotes:
+            console.print(footnotes)
+    console.print(_findings(comparison))
+    for note in comparison.notes:
+        console.print(Text(f"Note: {note}", style="dim"))
+
+
+def _header(comparison: Comparison) -> Panel:
+    lines = [
+        Text.assemble(("Scenario ", "dim"), (comparison.scenario, "bold"), f"  {comparison.title}"),
+        Text.assemble(("Method   ", "dim"), export.METHOD_WORDS[comparison.method]),
+    ]
+    for budget in comparison.budgets.values():
+        info = budget.catalog
+        lines.append(
+            Text.assemble(
+                (f"{budget.label} prices ".ljust(11), "dim"),
+                f"{info.region}, as of ",
+                (info.as_of, "bold"),
+                f"  ({info.path}; entries dated {info.oldest_entry} to {info.newest_entry})",
+            )
+        )
+    return Panel(Group(*lines), title="ocrkit cost", title_align="left", expand=False)
+
+
+def _summary(comparison: Comparison) -> Table:
+    clouds = list(comparison.budgets)
+    table = Table(title="Monthly totals, USD", title_justify="left", show_lines=False)
+    table.add_column("Plan")
+    for cloud in clouds:
+        table.add_column(CLOUD_LABELS[cloud], justify="right")
+    if len(clouds) > 1:
+        table.add_column("Cheaper")
+        table.add_column("By", justify="right")
+    report_clouds = [c for c in clouds if c in comparison.report_totals]
+    for cloud in report_clouds:
+        table.add_column(f"Report {CLOUD_LABELS[cloud]}", justify="right", style="dim")
+    for row in comparison.comparisons():
+        cells: list[Text | str] = [PLAN_LABELS[row.plan]]
+        for cloud in clouds:
+            value = export.usd(row.totals.get(cloud)) if cloud in row.totals else "-"
+            cells.append(Text(value, style="bold green") if row.cheaper == cloud else value)
+        if len(clouds) > 1:
+            cells.append(Text(CLOUD_LABELS[row.cheaper], style="bold green") if row.cheaper else "same")
+            cells.append(export.usd(row.difference))
+        for cloud in report_clouds:
+            cells.append(export.usd(comparison.report_totals[cloud].get(row.plan)) or "-")
+        table.add_row(*cells)
+    return table
+
+
+def _lines_table(budget) -> Table:
+    plans = list(budget.plans)
+    table = Table(
+        title=f"{budget.label} line items ({budget.region})", title_justify="left", show_lines=False
+    )
+    table.add_column("Service", style="bold")
+    table.add_column("Item", overflow="fold", max_width=54)
+    table.add_column("Quantity", justify="right")
+    table.add_column("Unit price", justify="right")
+    for plan in plans:
+        table.add_column(export.PLAN_SHORT[plan], justify="right")
+    table.add_column("Basis")
+    table.add_column("Notes", style="dim")
+    notes: list[str] = []
+    previous = None
+    for row in export.line_rows(budget):
+        refs = " ".join(_ref(notes, n) for n in row.notes)
+        costs = [export.usd(row.costs[p]) if row.costs.get(p) is not None else "-" for p in plans]
+        if not row.in_total:
+            costs = [f"({c})" for c in costs]
+        style = "dim" if not row.in_total else ("yellow" if row.basis.startswith("quoted") else None)
+        table.add_row(
+            row.service if row.service != previous else "",
+            row.item,
+            row.quantity,
+            row.unit_price,
+            *costs,
+            row.basis,
+            refs,
+            style=style,
+        )
+        previous = row.service
+    table.add_section()
+    table.add_row(
+        "Total", "", "", "", *(Text(export.usd(budget.plans[p].total), style="bold") for p in plans), "", ""
+    )
+    if any(budget.plans[p].report_total is not None for p in plans):
+        printed = []
+        for p in plans:
+            total = budget.plans[p]
+            value = export.usd(total.report_total) or "-"
+            differs = total.report_total is not None and export.usd(total.report_total) != export.usd(
+                total.total
+            )
+            printed.append(Text(value, style="bold red") if differs else Text(value, style="dim"))
+        table.add_row(Text("Report prints", style="dim"), "", "", "", *printed, "", "")
+    return table
+
+
+def _footnotes(budget) -> Text | None:
+    notes: list[str] = []
+    for row in export.line_rows(budget):
+        for note in row.notes:
+            _ref(notes, note)
+    if not notes:
+        return None
+    text = Text()
+    for i, note in enumerate(notes, 1):
+        text.append(f"[{i}] ", style="dim")
+        text.append(note + "\n", style="dim" if not note.startswith("assumption") else "italic")
+    return text
+
+
+def _ref(notes: list[str], note: str) -> str:
+    if note not in notes:
+        notes.append(note)
+    return f"[{notes.index(note) + 1}]"
+
+
+def _findings(comparison: Comparison) -> Table | Text:
+    if not comparison.findings:
+        return Text("Findings: none.", style="green")
+    what = (
+        "where the report's figures differ from the published prices and rules"
+        if comparison.method == "list"
+        else "where the report's own figures do not add up or are not derived"
+    )
+    table = Table(
+        title=f"Findings ({len(comparison.findings)}): {what}",
+        title_justify="left",
+        show_lines=True,
+        expand=True,
+    )
+    table.add_column("Cloud")
+    table.add_column("Plan")
+    table.add_column("Service", style="bold")
+    table.add_column("Report", justify="right")
+    table.add_column("ocrkit", justify="right")
+    table.add_column("Diff", justify="right")
+    table.add_column("Reason", ratio=1, overflow="fold")
+    priced = comparison.plans()
+    for g in export.finding_groups(comparison.findings):
+        diff = g.difference
+        diff_text = (
+            Text(export.usd(diff), style="red" if diff and diff > 0 else "green") if diff is not None else ""
+        )
+        table.add_row(
+            CLOUD_LABELS[g.cloud],
+            g.plan_words(priced),
+            g.service,
+            export.usd(g.report),
+            export.usd(g.computed),
+            diff_text,
+            g.reason,
+        )
+    return table
