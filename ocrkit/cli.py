@@ -10,6 +10,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ocrkit import __version__
 from ocrkit.commands import cost, model
@@ -51,9 +52,10 @@ for _module in (cost, model):
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: user mistakes become one red line and exit 2, never a traceback."""
     try:
-        app(args=argv, standalone_mode=False)
+        # standalone_mode=False returns a command's typer.Exit code instead of exiting: pass it on.
+        code = app(args=argv, standalone_mode=False)
     except OcrkitError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

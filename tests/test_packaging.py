@@ -114,3 +114,14 @@ def test_usage_errors_exit_2_without_traceback() -> None:
         assert proc.returncode == 2, (argv, proc.stderr)
         assert "Traceback" not in proc.stderr
         assert "Error" in proc.stderr
+
+
+def test_error_messages_print_brackets_literally() -> None:
+    """`pip install 'ocrkit[model]'` in a hint must not be eaten as console markup."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "from ocrkit.cli import main; main(['cost', '--scenario', '[bold]x[/bold]'])"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "[bold]x[/bold]" in proc.stderr

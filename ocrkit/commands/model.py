@@ -1,0 +1,474 @@
+"""`ocrkit predict / eval / bench`: run the OCR model on this machine.
+
+torch is imported inside the commands, never at module import, so that `ocrkit --help` and
+`ocrkit cost` work on the base install; without torch these commands say how to get it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import os
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ocrkit.errors import OcrkitError
+
+WEIGHTS_ENV = "OCRKIT_WEIGHTS"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class Quantize(StrEnum):
+    none = "none"
+    int8 = "int8"
+
+
+_WEIGHTS_HELP = (
+    f"Model checkpoint (.pt). Default: ${WEIGHTS_ENV}. The report's model.pt (ResNet50 + Transformer, "
+    "trained on the Kaggle Cyrillic handwriting dataset) loads as is."
+)
+_FORMAT_HELP = "Output as a rich table or as JSON on stdout."
+_DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N."
+
+_PREDICT_HELP = """\
+Read the text in handwritten Cyrillic images.
+
+Prints one row per image: the file, the recognised text and a confidence (the mean probability
+of the decoded tokens). An image that cannot be read is reported on its own line and the
+command exits with status 2 after printing the others.
+
+Example: ocrkit predict test/test8.png test/test212.png --weights model.pt
+"""
+
+_EVAL_HELP = """\
+Measure accuracy on a labelled folder, with the report's metrics and the standard ones.
+
+char_accuracy and word_accuracy are computed as the report's test did (ё->е, lower case, ASCII
+punctuation removed; per-image edit distance over the longer string; word = exact match); the
+report got 0.899 and 0.538 on the Kaggle test split. cer and wer are the standard corpus rates on
+the texts as written (total edits / total reference characters or words).
+
+Example: ocrkit eval --images test/ --labels test.tsv --weights model.pt --limit 200
+"""
+
+_BENCH_HELP = """\
+Time the report's decoder against the fast one, on this machine, in one run.
+
+Reports per-image latency (p50/p95, batch 1) of the reference decoder (the report's loop: the
+whole network again for every output token) and of the fast decoder (backbone + encoder once,
+then a cached token loop), the backbone + encoder floor, the fast decoder's throughput at batch
+1, 8 and 32, the mean decoded tokens, and whether both decoders produced identical tokens.
+
+Example: ocrkit bench --format json
+"""
+
+
+def _flow(text: str) -> str:
+    """Join the lines of each paragraph, so that the terminal (not the source) decides the wrapping."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
+def _require_torch(command: str) -> None:
+    if importlib.util.find_spec("torch") is None:
+        raise OcrkitError(
+            f"`ocrkit {command}` runs the model and needs torch, which is not installed",
+            hint="pip install 'ocrkit[model]'",
+        )
+
+
+def _echo_json(data: object) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _stdout() -> Console:
+    return Console(highlight=False)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _quiet_opencv() -> None:
+    """OpenCV logs its own decoder errors to stderr; the commands report unreadable images themselves."""
+    try:
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    except (ImportError, AttributeError):
+        pass
+
+
+def _load_predictor(weights: Path | None, *, batch_size: int, quantize: Quantize, device: str):
+    from ocrkit.core_model.predictor import TorchPredictor
+
+    return TorchPredictor.from_weights(weights, device=device, quantize=quantize.value, batch_size=batch_size)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("predict", help=_flow(_PREDICT_HELP))
+    def predict_cmd(
+        images: list[Path] = typer.Argument(
+            ...,
+            metavar="IMAGE...",
+            help="Image files (PNG, JPEG, ...), each a crop of one handwritten line or word.",
+            show_default=False,
+        ),
+        weights: Path | None = typer.Option(None, "--weights", help=_WEIGHTS_HELP, show_default=False),
+        batch_size: int = typer.Option(32, "--batch-size", min=1, help="Images decoded together."),
+        quantize: Quantize = typer.Option(
+            Quantize.none,
+            "--quantize",
+            help="int8: dynamically quantised decoder (CPU; faster, near-identical).",
+        ),
+        device: str = typer.Option("auto", "--device", help=_DEVICE_HELP),
+        fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
+        char_probs: bool = typer.Option(
+            False, "--char-probs", help="Also show the probability of every recognised character."
+        ),
+    ) -> None:
+        _require_torch("predict")
+        _quiet_opencv()
+        from ocrkit.core_model.preprocess import decode_image
+        from ocrkit.prediction import ImageDecodeError
+
+        errors: dict[int, str] = {}
+        readable: list[tuple[int, bytes]] = []
+        for i, path in enumerate(images):
+            try:
+                data = path.read_bytes()
+                decode_image(data)
+            except OSError as exc:
+                errors[i] = f"cannot read file: {exc.strerror or exc}"
+            except ImageDecodeError as exc:
+                errors[i] = exc.message
+            else:
+                readable.append((i, data))
+
+        predictions = {}
+        if readable:
+            predictor = _load_predictor(weights, batch_size=batch_size, quantize=quantize, device=device)
+            outputs = predictor.predict_images([data for _, data in readable])
+            predictions = {i: p for (i, _), p in zip(readable, outputs, strict=True)}
+
+        if fmt is OutputFormat.json:
+            rows = []
+            for i, path in enumerate(images):
+                if i in errors:
+                    rows.append({"file": str(path), "error": errors[i]})
+                else:
+                    rows.append({"file": str(path), **predictions[i].to_json(with_char_probs=char_probs)})
+            _echo_json(rows)
+        elif predictions:
+            table = Table(title="ocrkit predict", title_justify="left")
+            table.add_column("file", overflow="fold")
+            table.add_column("text", overflow="fold")
+            table.add_column("confidence", justify="right")
+            if char_probs:
+                table.add_column("character probabilities", overflow="fold")
+            for i, path in enumerate(images):
+                if i not in predictions:
+                    continue
+                p = predictions[i]
+                row = [escape(str(path)), escape(p.text), f"{p.confidence:.3f}"]
+                if char_probs:
+                    probs = p.char_probs or []
+                    row.append(
+                        escape(" ".join(f"{ch}:{q:.2f}" for ch, q in zip(p.text, probs, strict=False)))
+                    )
+                table.add_row(*row)
+            _stdout().print(table)
+
+        if errors:
+            err = _stderr()
+            for i, message in errors.items():
+                err.print(f"[bold red]error:[/] {escape(f'{images[i]}: {message}')}", soft_wrap=True)
+            raise OcrkitError(f"{len(errors)} of {len(images)} image(s) could not be read")
+
+    @app.command("eval", help=_flow(_EVAL_HELP))
+    def eval_cmd(
+        images: Path = typer.Option(
+            ...,
+            "--images",
+            help="Folder of the labelled images (the Kaggle dataset's test/).",
+            show_default=False,
+        ),
+        labels: Path = typer.Option(
+            ...,
+            "--labels",
+            help="TSV of 'filename<TAB>label' lines (the Kaggle dataset's test.tsv); "
+            "a header line is allowed.",
+            show_default=False,
+        ),
+        weights: Path | None = typer.Option(None, "--weights", help=_WEIGHTS_HELP, show_default=False),
+        batch_size: int = typer.Option(32, "--batch-size", min=1, help="Images decoded together."),
+        limit: int | None = typer.Option(
+            None, "--limit", min=1, help="Evaluate only the first N labelled images.", show_default=False
+        ),
+        quantize: Quantize = typer.Option(
+            Quantize.none,
+            "--quantize",
+            help="int8: dynamically quantised decoder (CPU; faster, near-identical).",
+        ),
+        device: str = typer.Option("auto", "--device", help=_DEVICE_HELP),
+        fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
+    ) -> None:
+        _require_torch("eval")
+        _quiet_opencv()
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from ocrkit.core_model.evaluate import evaluate, read_labels
+
+        items = read_labels(labels, images)
+        predictor = _load_predictor(weights, batch_size=batch_size, quantize=quantize, device=device)
+        with Progress(
+            TextColumn("evaluating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=_stderr(),
+            transient=False,
+        ) as bar:
+            task = bar.add_task("eval", total=min(len(items), limit or len(items)))
+            result = evaluate(
+                predictor,
+                items,
+                batch_size=batch_size,
+                limit=limit,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                images_dir=images,
+                labels_path=labels,
+            )
+
+        if fmt is OutputFormat.json:
+            _echo_json(result.to_json())
+            return
+        m = result.metrics
+        table = Table(title=escape(f"ocrkit eval: {m.count} images from {labels}"), title_justify="left")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        table.add_column("definition")
+        table.add_row("char_accuracy", f"{m.char_accuracy:.4f}", "report's: 1 - mean(edits / longer length)")
+        table.add_row("word_accuracy", f"{m.word_accuracy:.4f}", "report's: exact match after normalising")
+        table.add_row("cer", f"{m.cer:.4f}", f"{m.char_edits} edits / {m.ref_chars} reference characters")
+        table.add_row("wer", f"{m.wer:.4f}", f"{m.word_edits} edits / {m.ref_words} reference words")
+        table.add_row("count", str(m.count), "images evaluated")
+        if result.unreadable:
+            table.add_row(
+                "unreadable", str(result.unreadable), "images that could not be decoded (scored as '')"
+            )
+        _stdout().print(table)
+
+    @app.command("bench", help=_flow(_BENCH_HELP))
+    def bench_cmd(
+        weights: Path | None = typer.Option(
+            None,
+            "--weights",
+            help=f"Model checkpoint (.pt). Default: ${WEIGHTS_ENV}; without either, a seeded random-init "
+            "model of the report's architecture (resnet50, hidden 512) -- speed does not depend on training.",
+            show_default=False,
+        ),
+        images_dir: Path | None = typer.Option(
+            None,
+            "--images",
+            help="Folder of images to time (the first --limit in name order). Default: 32 rendered Russian "
+            "words built into ocrkit.",
+            show_default=False,
+        ),
+        limit: int = typer.Option(32, "--limit", min=1, help="At most this many images from --images."),
+        quantize: Quantize = typer.Option(
+            Quantize.none,
+            "--quantize",
+            help="int8: also time the int8 fast decoder, with its speedup and character agreement with fp32.",
+        ),
+        runs: int = typer.Option(3, "--runs", min=1, help="Timed passes over the images (after warm-up)."),
+        reference_images: int = typer.Option(
+            8,
+            "--reference-images",
+            min=1,
+            help="Images timed with the report's slow decoder "
+            "(once each; it reruns the whole network per token).",
+        ),
+        max_len: int | None = typer.Option(
+            None,
+            "--max-len",
+            min=1,
+            help="Token limit per image. Default: 100 (the report's) with weights; 10 without, since random "
+            "weights never emit EOS and a crop's text is ~9 characters.",
+            show_default=False,
+        ),
+        threads: int | None = typer.Option(
+            None,
+            "--threads",
+            min=1,
+            help="torch CPU threads (default: torch's own choice).",
+            show_default=False,
+        ),
+        device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N (int8 is CPU only)."),
+        fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
+    ) -> None:
+        _require_torch("bench")
+        _quiet_opencv()
+        import torch
+
+        from ocrkit.core_model.bench import RANDOM_INIT_LABEL, TYPICAL_MAX_LEN, random_init_model, run_bench
+        from ocrkit.core_model.network import MAX_DECODE_LEN
+        from ocrkit.core_model.predictor import resolve_device
+
+        if threads:
+            torch.set_num_threads(threads)
+        dev = resolve_device(device)
+        if quantize is Quantize.int8 and dev.type != "cpu":
+            raise OcrkitError("--quantize int8 is a CPU path; bench it with --device cpu")
+
+        if weights is None and os.environ.get(WEIGHTS_ENV, "").strip():
+            weights = Path(os.environ[WEIGHTS_ENV].strip()).expanduser()
+        note = None
+        if weights is not None:
+            from ocrkit.core_model.checkpoint import load_checkpoint
+
+            model = load_checkpoint(weights).model
+            weights_label = str(weights)
+            cap = max_len or MAX_DECODE_LEN
+        else:
+            model = random_init_model()
+            weights_label = RANDOM_INIT_LABEL
+            cap = max_len or TYPICAL_MAX_LEN
+            if max_len is None:
+                note = (
+                    f"random weights never emit EOS: both decoders are capped at {cap} tokens, a typical "
+                    "crop's text + EOS (use --max-len 100 for the report's limit)"
+                )
+
+        if images_dir is not None:
+            data, source = _bench_images(images_dir, limit)
+        else:
+            from ocrkit.core_model.samples import sample_images
+
+            data = [s.png for s in sample_images()]
+            source = f"{len(data)} rendered samples (ocrkit.core_model.samples)"
+
+        err = _stderr()
+        with err.status("benchmarking") as status:
+            result = run_bench(
+                model,
+                data,
+                weights=weights_label,
+                image_source=source,
+                runs=runs,
+                reference_images=reference_images,
+                max_len=cap,
+                quantize=quantize.value,
+                device=dev,
+                note=note,
+                progress=lambda stage: (
+                    status.update(f"timing {stage}"),
+                    err.print(f"[dim]timing {escape(stage)}[/]"),
+                ),
+            )
+
+        if fmt is OutputFormat.json:
+            _echo_json(result.to_json())
+            return
+        _print_bench(result)
+
+
+def _bench_images(folder: Path, limit: int) -> tuple[list[bytes], str]:
+    if not folder.is_dir():
+        raise OcrkitError(f"image folder {folder} not found")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    if not files:
+        raise OcrkitError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    from ocrkit.core_model.preprocess import decode_image
+    from ocrkit.prediction import ImageDecodeError
+
+    data = []
+    for path in files:
+        blob = path.read_bytes()
+        try:
+            decode_image(blob)
+        except ImageDecodeError as exc:
+            raise OcrkitError(f"{path}: {exc.message}") from None
+        data.append(blob)
+    return data, f"{len(data)} images from {folder}"
+
+
+def _print_bench(result) -> None:
+    out = _stdout()
+    load = "" if result.load_avg_1m is None else f", load average {result.load_avg_1m:.2f} at start"
+    out.print(f"device: {result.device}, torch {result.torch_version}, {result.threads} threads{load}")
+    out.print(f"weights: {escape(result.weights)}")
+    source = escape(result.image_source)
+    out.print(f"images: {source}; max {result.max_len} tokens per image; {result.runs} timed runs")
+    if result.note:
+        out.print(f"[yellow]note:[/] {escape(result.note)}")
+
+    table = Table(title="per-image latency, batch 1 (ms)", title_justify="left")
+    table.add_column("decoder")
+    table.add_column("p50", justify="right")
+    table.add_column("p95", justify="right")
+    table.add_column("timed on")
+    table.add_row(
+        "reference (report's loop)",
+        f"{result.reference.p50_ms:.1f}",
+        f"{result.reference.p95_ms:.1f}",
+        f"first {result.reference_images} images, once each (slow)",
+    )
+    table.add_row(
+        "fast (cached, batched)",
+        f"{result.fast.p50_ms:.1f}",
+        f"{result.fast.p95_ms:.1f}",
+        f"{result.images} images x {result.runs} runs",
+    )
+    table.add_row(
+        "backbone + encoder (floor)",
+        f"{result.encoder.p50_ms:.1f}",
+        f"{result.encoder.p95_ms:.1f}",
+        f"{result.images} images x {result.runs} runs",
+    )
+    if result.int8 is not None:
+        table.add_row(
+            "fast, int8",
+            f"{result.int8.fast.p50_ms:.1f}",
+            f"{result.int8.fast.p95_ms:.1f}",
+            f"{result.int8.images} images x {result.runs} runs",
+        )
+    out.print(table)
+
+    tp = Table(title="throughput (images/s)", title_justify="left")
+    tp.add_column("batch", justify="right")
+    tp.add_column("fast fp32", justify="right")
+    if result.int8 is not None:
+        tp.add_column("fast int8", justify="right")
+    for b, v in result.throughput.items():
+        row = [str(b), f"{v:.1f}"]
+        if result.int8 is not None:
+            row.append(f"{result.int8.throughput.get(b, float('nan')):.1f}")
+        tp.add_row(*row)
+    out.print(tp)
+
+    out.print(
+        f"speedup (reference p50 / fast p50): [bold]{result.speedup:.1f}x[/]; "
+        f"fast p50 / encoder p50: {result.fast.p50_ms / result.encoder.p50_ms:.2f}; "
+        f"mean tokens: {result.mean_tokens:.1f}; "
+        f"identical tokens on the {result.reference_images} reference images: "
+        + ("yes" if result.identical else "NO")
+    )
+    if result.int8 is not None:
+        q = result.int8
+        out.print(
+            f"int8: {q.speedup:.1f}x the reference, {q.speedup_vs_fp32_fast:.2f}x the fp32 fast decoder; "
+            f"character agreement with fp32 {q.char_agreement:.4f} "
+            f"({q.identical_texts}/{q.images} identical texts)"
+        )
