@@ -1,0 +1,101 @@
+"""The small interface every deploy target implements (aws, gcp, local), and the records it passes.
+
+Chalice-style stages: `plan` makes only describe/list calls and returns the calls it would make;
+`apply` runs them, writing the state after every step; `teardown` works from the state or, when it
+is lost, from tags/labels alone. Providers never print: they report through an `Events` sink that
+the CLI renders with rich.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol
+
+Action = Literal["create", "update", "delete", "noop"]
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    """One resource change the plan would make: shown to the user before anything is created."""
+
+    resource: str  # logical name, e.g. "bucket", "endpoint", "server"
+    kind: str  # e.g. "s3:bucket", "sagemaker:endpoint", "local:process"
+    action: Action
+    summary: str  # key settings in words, e.g. "ml.g4dn.xlarge x 1, autoscaling 1-2"
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    cloud: str
+    name: str
+    calls: list[PlannedCall]
+    hourly_cost: Decimal | None = None  # $/hour this deployment starts paying (None: free/local)
+    monthly_cost: Decimal | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. "the API is public and throttled"
+
+    @property
+    def changes(self) -> list[PlannedCall]:
+        return [c for c in self.calls if c.action != "noop"]
+
+
+@dataclass
+class ResourceRecord:
+    kind: str
+    id: str  # name, ARN, resource path or PID
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    cloud: str
+    name: str
+    resources: list[tuple[str, str, str]]  # (logical name, id, state in words)
+    url: str | None = None
+    hourly_cost: Decimal | None = None
+    healthy: bool = False
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    status: int
+    body: bytes
+    content_type: str
+    latency_ms: float
+
+
+@dataclass(frozen=True)
+class TeardownReport:
+    deleted: list[str]
+    remaining: list[str]  # what a tag/label listing still finds after deletion (should be empty)
+
+
+class Events(Protocol):
+    """Progress sink. The CLI implements it with rich; tests use a list-collecting fake."""
+
+    def step(self, message: str) -> None: ...
+    def progress(self, task: str, done: int, total: int | None) -> None: ...
+    def info(self, message: str) -> None: ...
+
+
+class Provider(Protocol):
+    cloud: ClassVar[str]
+
+    def plan(self, spec: Any, state: StateLike | None) -> Plan: ...
+    def apply(self, spec: Any, plan: Plan, state: StateLike, events: Events) -> StateLike: ...
+    def status(self, state: StateLike) -> StatusReport: ...
+    def invoke(self, state: StateLike, body: bytes, content_type: str) -> InvokeResult: ...
+    def teardown(self, name: str, state: StateLike | None, events: Events) -> TeardownReport: ...
+
+
+class StateLike(Protocol):
+    """What providers read and write of the state file (ocrkit/deploy/state.py holds the real one)."""
+
+    name: str
+    cloud: str
+    resources: dict[str, ResourceRecord]
+    outputs: dict[str, Any]
+
+    def save(self) -> Path: ...
