@@ -11,8 +11,10 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test lint format install install-full sysdeps clean
 
-# Debian packages the suite and the demo need (fonts with Cyrillic for rendered sample images).
-APT_PACKAGES := fonts-dejavu-core
+# Debian packages the suite and the demo need: fonts with Cyrillic (rendered samples, synthetic data)
+# and chromium (the web page's browser test).
+APT_PACKAGES := fonts-dejavu-core fonts-sjfonts fonts-urw-base35 fonts-uralic fonts-cmu fonts-liberation \
+	fonts-paratype chromium
 sysdeps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -37,7 +39,7 @@ $(STAMP_FULL): pyproject.toml constraints.txt | $(PY)
 install: $(STAMP_BASE)
 install-full: $(STAMP_FULL)
 
-demo: $(STAMP_BASE)
+demo: sysdeps $(STAMP_BASE)
 	@echo "== ocrkit cost --scenario baseline (the report's architecture, published prices + audit)"
 	$(VENV)/bin/ocrkit cost --scenario baseline
 	@echo
