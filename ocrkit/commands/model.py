@@ -315,7 +315,9 @@ def register(app: typer.Typer) -> None:
             help="torch CPU threads (default: torch's own choice).",
             show_default=False,
         ),
-        device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N (int8 is CPU only)."),
+        device: str = typer.Option(
+            "auto", "--device", help="auto (CUDA when present), cpu, cuda or cuda:N (int8 is CPU only)."
+        ),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
     ) -> None:
         _require_torch("bench")
