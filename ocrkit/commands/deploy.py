@@ -1,0 +1,447 @@
+"""`ocrkit deploy / status / invoke / teardown`: the endpoint on AWS, GCP or this machine.
+
+The commands are provider-independent: they load the target's config (`configs/deploy/<cloud>.yaml`, or
+--config), ask the provider (`ocrkit.providers.get_provider`) for a plan, show it as a table with the cost
+it is about to start, and after confirmation apply it, showing progress. The state of each deployment is
+`.ocrkit/state/<name>-<cloud>.json`. Nothing here imports torch or a cloud SDK at module import.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ocrkit.deploy.plan import plan_to_dict
+from ocrkit.deploy.provider import Plan, StatusReport
+from ocrkit.deploy.state import load_state, open_state
+from ocrkit.errors import OcrkitError
+
+CLOUDS = ("aws", "gcp", "local")
+ACTION_STYLE = {"create": "green", "update": "yellow", "delete": "red", "noop": "dim"}
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _flow(text: str) -> str:
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
+_DEPLOY_HELP = """\
+Deploy the OCR endpoint: on AWS (S3 + SageMaker endpoint + Lambda + API Gateway HTTP API), GCP, or this
+machine (local).
+
+First the plan: every resource, whether it will be created, updated or left as it is, with its key
+settings, and the $/hour and monthly cost it starts (priced by the costing engine from the same config).
+Then, after you confirm (or with --yes), it is applied with progress; for AWS the command waits until the
+endpoint is InService and prints the URL and a ready-to-paste curl line. Running it again with the same
+config changes nothing; new weights replace the model without downtime; a run that failed half-way
+resumes from the state file (.ocrkit/state/NAME-CLOUD.json).
+
+Example: ocrkit deploy --cloud aws --weights model.pt --dry-run
+"""
+
+_STATUS_HELP = """\
+Show a deployment's resources and their state, the endpoint's instance count and what it costs per hour
+now.
+
+Example: ocrkit status --cloud aws --name ocrkit-ocr
+"""
+
+_INVOKE_HELP = """\
+Send an image to a deployed endpoint (POST /predict) and print the answer.
+
+Requests to an AWS API with auth: iam are signed with SigV4 from your AWS credentials.
+
+Example: ocrkit invoke --cloud aws sample.png
+"""
+
+_TEARDOWN_HELP = """\
+Delete everything a deployment created, in reverse order, then list what is left by tag and by name to
+prove that nothing billable remains. Works from the state file, or from the tags alone when the state
+file is lost. Safe to run again.
+
+Example: ocrkit teardown --cloud aws --name ocrkit-ocr --yes
+"""
+
+_CLOUD_HELP = "Where: aws, gcp or local."
+_CONFIG_HELP = "Deploy config (YAML). Default: the shipped configs/deploy/CLOUD.yaml."
+_NAME_HELP = "Deployment name (default: name: in the config). Every resource is named and tagged after it."
+_FORMAT_HELP = "Output as rich tables or as JSON on stdout."
+
+
+def _stdout() -> Console:
+    return Console(highlight=False)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _cloud(value: str) -> str:
+    picked = value.strip().lower()
+    if picked not in CLOUDS:
+        raise OcrkitError(f"--cloud: '{value}' is not one of {', '.join(CLOUDS)}")
+    return picked
+
+
+def _provider(cloud: str, region: str | None) -> Any:
+    from ocrkit.providers import get_provider
+
+    if cloud == "aws":
+        return get_provider(cloud, region=region)
+    if region:
+        raise OcrkitError(f"--region does not apply to --cloud {cloud}")
+    return get_provider(cloud)
+
+
+def _load(provider: Any, config: Path | None, overrides: dict[str, Any]) -> Any:
+    loader = getattr(provider, "load_spec", None)
+    if loader is None:
+        raise OcrkitError(f"the {provider.cloud} target cannot read a deploy config")
+    return loader(config, {k: v for k, v in overrides.items() if v is not None})
+
+
+def _spec_of(loaded: Any) -> Any:
+    return getattr(loaded, "spec", loaded)
+
+
+def _money(value: Decimal | None, places: int = 2) -> str:
+    if value is None:
+        return "n/a"
+    quantum = Decimal(1).scaleb(-places)
+    return f"${value.quantize(quantum):,}"
+
+
+# -- rendering ----------------------------------------------------------------------------------------
+
+
+def render_plan(plan: Plan, console: Console) -> None:
+    table = Table(title=f"ocrkit deploy --cloud {plan.cloud}: plan for '{plan.name}'", title_justify="left")
+    table.add_column("resource", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("action", no_wrap=True)
+    table.add_column("settings", overflow="fold")
+    for call in plan.calls:
+        style = ACTION_STYLE.get(call.action, "")
+        action = "unchanged" if call.action == "noop" else call.action
+        table.add_row(escape(call.resource), escape(call.kind), f"[{style}]{action}[/]", escape(call.summary))
+    console.print(table)
+    counts = {a: sum(1 for c in plan.calls if c.action == a) for a in ("create", "update", "delete", "noop")}
+    console.print(
+        f"{counts['create']} to create, {counts['update']} to update, {counts['delete']} to delete, "
+        f"{counts['noop']} unchanged"
+    )
+    if plan.hourly_cost is not None:
+        console.print(
+            f"[bold]Cost:[/] {_money(plan.hourly_cost, 4)}/hour while it runs "
+            f"(about {_money(plan.monthly_cost)}/month on demand with the expected traffic)"
+        )
+    elif plan.cloud == "local":
+        console.print("[bold]Cost:[/] $0.00 (runs on this machine)")
+    for warning in plan.warnings:
+        console.print(f"[yellow]note:[/] {escape(warning)}", soft_wrap=True)
+
+
+class RichEvents:
+    """Deploy progress in the terminal: a line per step, bars for uploads, a timer for waits."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[amount]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> RichEvents:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def step(self, message: str) -> None:
+        self._bar.console.print(f"[cyan]>[/] {escape(message)}")
+
+    def info(self, message: str) -> None:
+        self._bar.console.print(f"  {escape(message)}", soft_wrap=True)
+
+    def progress(self, task: str, done: int, total: int | None) -> None:
+        if total is None or total == 1:
+            amount = ""  # a wait: the bar pulses while the clock runs, and fills when it is over
+        elif total >= 100_000:
+            amount = f"{done / 1e6:.1f}/{total / 1e6:.1f} MB"
+        else:
+            amount = f"{done}/{total}"
+        if task not in self.tasks:
+            self.tasks[task] = self._bar.add_task(task, total=total, amount=amount)
+        self._bar.update(self.tasks[task], completed=0 if total is None else done, total=total, amount=amount)
+
+
+class QuietEvents:
+    def step(self, message: str) -> None:
+        pass
+
+    def info(self, message: str) -> None:
+        pass
+
+    def progress(self, task: str, done: int, total: int | None) -> None:
+        pass
+
+
+def _confirm(question: str, yes: bool, what: str) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise OcrkitError(
+            f"refusing to {what} without confirmation: there is no terminal to ask on",
+            hint="pass --yes to go ahead non-interactively (or --dry-run to only see the plan)",
+        )
+    if not typer.confirm(question, default=False):
+        raise typer.Abort()
+
+
+def curl_line(url: str) -> str:
+    return f"curl --location {url}/predict --header 'Content-Type: image/png' --data-binary '@sample.png'"
+
+
+def _base_url(outputs: dict[str, Any]) -> str | None:
+    url = outputs.get("url")
+    return str(url).rstrip("/") if url else None
+
+
+def render_status(report: StatusReport, console: Console) -> None:
+    table = Table(title=f"ocrkit status --cloud {report.cloud}: '{report.name}'", title_justify="left")
+    table.add_column("resource", no_wrap=True)
+    table.add_column("id", overflow="fold")
+    table.add_column("state", overflow="fold")
+    for logical, rid, words in report.resources:
+        table.add_row(escape(logical), escape(rid), escape(words))
+    console.print(table)
+    if report.url:
+        console.print(f"URL: {escape(report.url)}/predict")
+    health = "[green]healthy[/]" if report.healthy else "[red]not healthy[/]"
+    cost = "n/a" if report.hourly_cost is None else f"{_money(report.hourly_cost, 4)}/hour now"
+    console.print(f"{health}; cost: {cost}")
+
+
+def _status_dict(report: StatusReport) -> dict[str, Any]:
+    return {
+        "cloud": report.cloud,
+        "name": report.name,
+        "url": report.url,
+        "healthy": report.healthy,
+        "hourly_cost": None if report.hourly_cost is None else str(report.hourly_cost),
+        "resources": [{"resource": r, "id": i, "state": s} for r, i, s in report.resources],
+    }
+
+
+def _guess_type(path: Path, data: bytes) -> str:
+    from ocrkit.gateway.images import sniff
+
+    kind = sniff(data)
+    if kind in ("png", "jpeg", "webp", "tiff"):
+        return f"image/{kind}"
+    if path.suffix.lower() == ".json" or data.lstrip()[:1] == b"{":
+        return "application/json"
+    return "application/octet-stream"
+
+
+# -- commands -----------------------------------------------------------------------------------------
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("deploy", help=_flow(_DEPLOY_HELP))
+    def deploy_cmd(
+        cloud: str = typer.Option("aws", "--cloud", help=_CLOUD_HELP),
+        config: Path | None = typer.Option(None, "--config", help=_CONFIG_HELP, show_default=False),
+        name: str | None = typer.Option(None, "--name", help=_NAME_HELP, show_default=False),
+        region: str | None = typer.Option(None, "--region", help="Cloud region (AWS: default AWS_REGION)."),
+        weights: Path | None = typer.Option(
+            None,
+            "--weights",
+            help="Model checkpoint (.pt). Default: weights: in the config, $OCRKIT_WEIGHTS.",
+        ),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and its cost; change nothing."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
+        fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
+    ) -> None:
+        cloud = _cloud(cloud)
+        provider = _provider(cloud, region)
+        overrides = {
+            "name": name,
+            "region": region if cloud != "local" else None,
+            "weights": str(weights.expanduser().resolve()) if weights else None,
+        }
+        loaded = _load(provider, config, overrides)
+        spec = _spec_of(loaded)
+        state = open_state(spec.name, cloud)
+        out = _stdout()
+        plan = provider.plan(loaded, state if state.resources else None)
+        if fmt is OutputFormat.json:
+            doc: dict[str, Any] = {"plan": plan_to_dict(plan), "applied": False}
+        else:
+            render_plan(plan, out)
+        if dry_run:
+            if fmt is OutputFormat.json:
+                typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+            else:
+                out.print("Dry run: nothing was changed.")
+            return
+        if plan.changes:
+            cost = f" It starts {_money(plan.hourly_cost, 4)}/hour." if plan.hourly_cost else ""
+            _confirm(f"Apply these {len(plan.changes)} change(s)?{cost}", yes, "deploy")
+            if fmt is OutputFormat.json:
+                state = provider.apply(loaded, plan, state, QuietEvents())
+            else:
+                with RichEvents(_stderr()) as events:
+                    state = provider.apply(loaded, plan, state, events)
+        else:
+            state = provider.apply(loaded, plan, state, QuietEvents())  # records values; makes no calls
+        url = _base_url(state.outputs)
+        if fmt is OutputFormat.json:
+            doc.update(applied=True, url=url, state=str(state.path), outputs=state.outputs)
+            typer.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
+            return
+        out.print("Nothing to change." if not plan.changes else f"Deployed '{spec.name}' on {cloud}.")
+        out.print(f"State: {state.path}")
+        if url:
+            out.print(f"URL: {url}/predict")
+            out.print("Try it:")
+            out.print(curl_line(url), soft_wrap=True, markup=False)
+
+    @app.command("status", help=_flow(_STATUS_HELP))
+    def status_cmd(
+        cloud: str = typer.Option("aws", "--cloud", help=_CLOUD_HELP),
+        name: str | None = typer.Option(None, "--name", help=_NAME_HELP, show_default=False),
+        config: Path | None = typer.Option(None, "--config", help=_CONFIG_HELP, show_default=False),
+        region: str | None = typer.Option(None, "--region", help="Cloud region (default: the deployment's)."),
+        fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
+    ) -> None:
+        cloud = _cloud(cloud)
+        provider, state = _deployed(cloud, name, config, region)
+        report = provider.status(state)
+        if fmt is OutputFormat.json:
+            typer.echo(json.dumps(_status_dict(report), indent=2, ensure_ascii=False))
+        else:
+            render_status(report, _stdout())
+
+    @app.command("invoke", help=_flow(_INVOKE_HELP))
+    def invoke_cmd(
+        image: Path = typer.Argument(..., help="Image file to send (PNG, JPEG, WebP, TIFF) or a JSON body."),
+        cloud: str = typer.Option("aws", "--cloud", help=_CLOUD_HELP),
+        name: str | None = typer.Option(None, "--name", help=_NAME_HELP, show_default=False),
+        config: Path | None = typer.Option(None, "--config", help=_CONFIG_HELP, show_default=False),
+        region: str | None = typer.Option(None, "--region", help="Cloud region (default: the deployment's)."),
+        content_type: str | None = typer.Option(
+            None, "--content-type", help="Content-Type to send (default: from the file's bytes)."
+        ),
+        fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
+    ) -> None:
+        cloud = _cloud(cloud)
+        try:
+            body = image.read_bytes()
+        except OSError as exc:
+            raise OcrkitError(f"cannot read {image}: {exc.strerror or exc}") from None
+        provider, state = _deployed(cloud, name, config, region)
+        result = provider.invoke(state, body, content_type or _guess_type(image, body))
+        text = result.body.decode("utf-8", errors="replace")
+        if fmt is OutputFormat.json:
+            try:
+                answer: Any = json.loads(text)
+            except ValueError:
+                answer = text
+            doc = {"status": result.status, "latency_ms": round(result.latency_ms, 1), "answer": answer}
+            typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        else:
+            out = _stdout()
+            style = "green" if 200 <= result.status < 300 else "red"
+            out.print(f"[{style}]{result.status}[/] in {result.latency_ms:.0f} ms")
+            out.print(text, markup=False, soft_wrap=True)
+        if not 200 <= result.status < 300:
+            raise typer.Exit(1)
+
+    @app.command("teardown", help=_flow(_TEARDOWN_HELP))
+    def teardown_cmd(
+        cloud: str = typer.Option("aws", "--cloud", help=_CLOUD_HELP),
+        name: str | None = typer.Option(None, "--name", help=_NAME_HELP, show_default=False),
+        config: Path | None = typer.Option(None, "--config", help=_CONFIG_HELP, show_default=False),
+        region: str | None = typer.Option(None, "--region", help="Cloud region (default: the deployment's)."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking."),
+        fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
+    ) -> None:
+        cloud = _cloud(cloud)
+        provider, deployment = _target(cloud, name, config, region)
+        state = load_state(deployment, cloud)
+        err = _stderr()
+        if state is None and fmt is OutputFormat.table:
+            err.print(f"No state file for '{deployment}' on {cloud}: finding its resources by tag and name.")
+        _confirm(f"Delete every resource of '{deployment}' on {cloud}?", yes, "tear down")
+        if fmt is OutputFormat.json:
+            report = provider.teardown(deployment, state, QuietEvents())
+        else:
+            with RichEvents(err) as events:
+                report = provider.teardown(deployment, state, events)
+        if fmt is OutputFormat.json:
+            doc = {
+                "name": deployment,
+                "cloud": cloud,
+                "deleted": report.deleted,
+                "remaining": report.remaining,
+            }
+            typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        else:
+            out = _stdout()
+            out.print(f"Deleted {len(report.deleted)} resource(s) of '{deployment}' on {cloud}.")
+            if report.remaining:
+                out.print("[red]Still there:[/]")
+                for item in report.remaining:
+                    out.print(f"  {escape(item)}")
+            else:
+                out.print(
+                    "Nothing billable remains: a listing by tag and by name finds nothing of this deployment."
+                )
+        if report.remaining:
+            raise typer.Exit(1)
+
+
+def _target(cloud: str, name: str | None, config: Path | None, region: str | None) -> tuple[Any, str]:
+    """The provider and the deployment's name (--name, else the config's); the config's region and
+    profile are used where neither the command line nor the state file says."""
+    provider = _provider(cloud, region)
+    spec = _spec_of(_load(provider, config, {"name": name}))
+    if hasattr(provider, "default_region"):
+        provider.default_region = getattr(spec, "region", None)
+        provider.default_profile = getattr(spec, "profile", None)
+    return provider, spec.name
+
+
+def _deployed(cloud: str, name: str | None, config: Path | None, region: str | None) -> tuple[Any, Any]:
+    provider, deployment = _target(cloud, name, config, region)
+    state = load_state(deployment, cloud)
+    if state is None or not state.resources:
+        raise OcrkitError(
+            f"no deployment named '{deployment}' on {cloud} (no state file)",
+            hint=f"deploy it with ocrkit deploy --cloud {cloud} --name {deployment}",
+        )
+    return provider, state

@@ -1,0 +1,71 @@
+"""The Lambda behind API Gateway: `handler(event, context)` runs the gateway with a SageMaker backend.
+
+Handler string: `ocrkit.providers.aws.lambda_entry.handler`. The zip holds this module, the gateway and
+the SageMaker backend: standard library only, plus the boto3 that the Python runtime provides. Settings come
+from the environment that `ocrkit deploy` sets from the tightest hop (see ocrkit.providers.aws.spec):
+`OCRKIT_ENDPOINT_NAME`, `OCRKIT_MAX_REQUEST_BYTES`, `OCRKIT_MAX_IMAGE_BYTES`, `OCRKIT_BACKEND_TIMEOUT_S`, ...
+
+The gateway is built once per execution environment (on the first request) and reused while the
+environment stays warm.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+
+from ocrkit.errors import OcrkitError
+from ocrkit.gateway.backend import Backend
+from ocrkit.gateway.events import request_from_apigw, response_to_apigw
+from ocrkit.gateway.handler import Gateway
+from ocrkit.gateway.limits import Limits
+
+log = logging.getLogger("ocrkit.gateway")
+logging.getLogger().setLevel(os.environ.get("OCRKIT_LOG_LEVEL", "INFO"))
+
+_gateway: Gateway | None = None
+
+
+def build_gateway(environ: Mapping[str, str] | None = None, backend: Backend | None = None) -> Gateway:
+    from ocrkit.providers.aws.sagemaker_backend import from_environment
+
+    env = dict(os.environ if environ is None else environ)
+    limits = Limits.from_env(env)
+    return Gateway(backend or from_environment(env), limits, paths=("/predict", "/"), model_name="ocrkit")
+
+
+def get_gateway() -> Gateway:
+    global _gateway
+    if _gateway is None:
+        _gateway = build_gateway()
+    return _gateway
+
+
+def reset() -> None:
+    """Forget the cached gateway (tests, or after the environment changed)."""
+    global _gateway
+    _gateway = None
+
+
+def handler(event: dict, context: object = None) -> dict:
+    try:
+        gateway = get_gateway()
+    except OcrkitError as exc:
+        log.error("the function is misconfigured: %s", exc)
+        return _misconfigured()
+    response = gateway.handle(request_from_apigw(event or {}))
+    return response_to_apigw(response)
+
+
+def _misconfigured() -> dict:
+    body = {
+        "error": {"code": "internal_error", "message": "the service is misconfigured; see the function's log"}
+    }
+    return {
+        "statusCode": 500,
+        "headers": {"Content-Type": "application/json; charset=utf-8"},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }

@@ -1,0 +1,257 @@
+"""The AWS deploy config (`configs/deploy/aws.yaml`): the report's architecture, with its settings as data.
+
+`load_aws_spec` validates the file, applies command-line overrides, then checks what pydantic cannot see:
+the request-size limits of each hop (API Gateway 10 MB, Lambda 6 MB after base64, SageMaker 6 MB), the
+timeout order (API Gateway > Lambda > SageMaker invocation, at most 60 s), and that the numbers agree with
+each other. Every problem is a ConfigError that names the file and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ocrkit.deploy.hops import Hop, Timeout, fmt_bytes, tightest, timeout_problem
+from ocrkit.deploy.spec import DeploySpecBase, LoadedSpec, load_spec
+from ocrkit.errors import ConfigError
+from ocrkit.gateway.limits import MiB
+
+# Platform limits (AWS documentation; hard limits, not quotas).
+APIGW_MAX_BODY = 10 * MiB  # HTTP API payload size
+APIGW_MAX_TIMEOUT_S = 30  # HTTP API integration timeout
+LAMBDA_MAX_PAYLOAD = 6 * MiB  # synchronous invocation request payload
+LAMBDA_EVENT_OVERHEAD = 16 * 1024  # the event JSON around the body: headers, request context
+SAGEMAKER_MAX_PAYLOAD = 6 * MiB  # real-time endpoint request payload
+SAGEMAKER_MAX_TIMEOUT_S = 60  # real-time endpoint invocation
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class BucketSpec(_Strict):
+    encryption: Literal["sse-s3", "aws:kms"] = "sse-s3"
+    kms_key_arn: str | None = None  # required with aws:kms
+    noncurrent_version_expiry_days: PositiveInt | None = 30  # old artifact versions expire (None: keep)
+
+
+class VpcSpec(_Strict):
+    subnet_ids: list[str] = Field(min_length=1)
+    security_group_ids: list[str] = Field(min_length=1)
+
+
+class AutoscalingSpec(_Strict):
+    enabled: bool = True
+    min_instances: PositiveInt = 1
+    max_instances: PositiveInt = 2
+    target_invocations_per_instance: PositiveInt = 100  # per minute, SageMakerVariantInvocationsPerInstance
+    scale_in_cooldown_s: Annotated[int, Field(ge=0)] = 300
+    scale_out_cooldown_s: Annotated[int, Field(ge=0)] = 60
+
+
+class SageMakerSpec(_Strict):
+    instance_type: str = Field("ml.g4dn.xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    instance_count: PositiveInt = 1
+    image_uri: str | None = None  # full override of the inference image
+    image_registry_account: str = Field("763104351884", pattern=r"^\d{12}$")  # AWS Deep Learning Containers
+    image_repository: str = "pytorch-inference"
+    framework_version: str = "2.3.0"
+    python_version: str = "py311"
+    processor: Literal["gpu", "cpu"] = "gpu"
+    invocation_timeout_s: PositiveInt = 25  # what the Lambda waits for the endpoint
+    startup_health_check_timeout_s: Annotated[int, Field(ge=60, le=3600)] = 600
+    model_data_download_timeout_s: Annotated[int, Field(ge=60, le=3600)] = 600
+    environment: dict[str, str] = {}
+    autoscaling: AutoscalingSpec = AutoscalingSpec()
+    vpc: VpcSpec | None = None
+    log_retention_days: PositiveInt = 30
+
+    def image(self, region: str) -> str:
+        if self.image_uri:
+            return self.image_uri
+        suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+        return (
+            f"{self.image_registry_account}.dkr.ecr.{region}.{suffix}/{self.image_repository}:"
+            f"{self.framework_version}-{self.processor}-{self.python_version}"
+        )
+
+
+class LambdaSpec(_Strict):
+    runtime: Literal["python3.11", "python3.12", "python3.13"] = "python3.12"
+    architecture: Literal["x86_64", "arm64"] = "x86_64"
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] = 256
+    timeout_s: Annotated[int, Field(ge=1, le=900)] = 29
+    reserved_concurrency: Annotated[int, Field(ge=0)] | None = None  # None: use the account's pool
+    provisioned_concurrency: Annotated[int, Field(ge=0)] = 0  # warm instances, billed every hour
+    log_retention_days: PositiveInt = 30
+    vpc: VpcSpec | None = None
+    url_input: bool = True  # accept {"url": ...} inputs (the Lambda fetches them)
+
+
+class CorsSpec(_Strict):
+    allow_origins: list[str] = ["*"]
+    allow_methods: list[str] = ["POST", "OPTIONS"]
+    allow_headers: list[str] = ["content-type", "authorization", "x-amz-date", "x-amz-security-token"]
+    max_age_s: Annotated[int, Field(ge=0, le=86400)] = 300
+
+
+class ApiSpec(_Strict):
+    auth: Literal["none", "iam"] = "none"
+    throttling_rate_limit: Annotated[float, Field(gt=0)] = 10.0  # steady requests per second
+    throttling_burst_limit: Annotated[int, Field(ge=1)] = 20
+    integration_timeout_s: Annotated[int, Field(ge=1, le=APIGW_MAX_TIMEOUT_S)] = APIGW_MAX_TIMEOUT_S
+    cors: CorsSpec | None = None
+    access_log_retention_days: PositiveInt = 30
+
+
+class LimitsSpec(_Strict):
+    max_image_bytes: PositiveInt = 4 * MiB
+    max_batch: Annotated[int, Field(ge=1, le=64)] = 8
+
+
+class UsageSpec(_Strict):
+    """Expected traffic, for the cost shown before deploying (nothing is enforced from it)."""
+
+    requests_per_month: Annotated[int, Field(ge=0)] = 1_000_000
+    avg_duration_ms: Annotated[int, Field(ge=0)] = 400  # one Lambda invocation, waiting on the endpoint
+    avg_request_kb: Annotated[float, Field(ge=0)] = 90  # one PNG crop
+    avg_response_kb: Annotated[float, Field(ge=0)] = 1
+
+
+class AwsDeploySpec(DeploySpecBase):
+    path_fields = ("weights",)
+
+    region: str | None = None  # None: AWS_REGION / AWS_DEFAULT_REGION / the profile's region
+    profile: str | None = None  # None: AWS_PROFILE / the default credential chain
+    weights: str | None = None  # model checkpoint (.pt); --weights or $OCRKIT_WEIGHTS otherwise
+    bucket: BucketSpec = BucketSpec()
+    sagemaker: SageMakerSpec = SageMakerSpec()
+    lambda_: LambdaSpec = Field(LambdaSpec(), alias="lambda")
+    api: ApiSpec = ApiSpec()
+    limits: LimitsSpec = LimitsSpec()
+    usage: UsageSpec = UsageSpec()
+
+
+def request_hops() -> list[Hop]:
+    return [
+        Hop("API Gateway (HTTP API)", APIGW_MAX_BODY),
+        Hop("Lambda (synchronous invoke)", LAMBDA_MAX_PAYLOAD, Fraction(4, 3), LAMBDA_EVENT_OVERHEAD),
+        Hop("SageMaker real-time endpoint", SAGEMAKER_MAX_PAYLOAD),
+    ]
+
+
+def max_request_bytes() -> int:
+    """The largest raw request body every hop carries (Lambda's, once API Gateway base64-encodes it)."""
+    return tightest(request_hops()).max_raw_bytes
+
+
+def backend_timeout_s(spec: AwsDeploySpec) -> int:
+    """The gateway's deadline in the Lambda: the endpoint's, and always before the Lambda is stopped."""
+    return min(spec.sagemaker.invocation_timeout_s, spec.lambda_.timeout_s - 1)
+
+
+def gateway_environment(spec: AwsDeploySpec, endpoint_name: str) -> dict[str, str]:
+    """The Lambda's environment: which endpoint to call and the gateway limits from the tightest hop."""
+    return {
+        "OCRKIT_ENDPOINT_NAME": endpoint_name,
+        "OCRKIT_MAX_REQUEST_BYTES": str(max_request_bytes()),
+        "OCRKIT_MAX_IMAGE_BYTES": str(spec.limits.max_image_bytes),
+        "OCRKIT_MAX_BATCH": str(spec.limits.max_batch),
+        "OCRKIT_BACKEND_TIMEOUT_S": str(backend_timeout_s(spec)),
+        "OCRKIT_URL_INPUT": "true" if spec.lambda_.url_input else "false",
+    }
+
+
+def model_environment(spec: AwsDeploySpec) -> dict[str, str]:
+    """The SageMaker container's environment: ocrkit's settings and the serving toolkit's timeout."""
+    env = {
+        "SAGEMAKER_PROGRAM": "inference.py",
+        "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(spec.sagemaker.invocation_timeout_s),
+        "OCRKIT_MAX_IMAGE_BYTES": str(spec.limits.max_image_bytes),
+        "OCRKIT_MAX_BATCH": str(spec.limits.max_batch),
+        "OCRKIT_DEVICE": "cuda" if spec.sagemaker.processor == "gpu" else "cpu",
+    }
+    env.update(spec.sagemaker.environment)
+    return env
+
+
+def check_aws_spec(spec: AwsDeploySpec, path: Path | str) -> None:
+    """The checks across fields that pydantic cannot make; raises ConfigError naming the field."""
+    sm, fn, api, lim = spec.sagemaker, spec.lambda_, spec.api, spec.limits
+    if spec.region is not None and not REGION_RE.match(spec.region):
+        raise ConfigError(path, "region", f"'{spec.region}' is not an AWS region name (e.g. us-east-1)")
+
+    # sizes: the image must fit every hop
+    hops = request_hops()
+    limit = tightest(hops)
+    if lim.max_image_bytes > limit.max_raw_bytes:
+        raise ConfigError(
+            path,
+            "limits.max_image_bytes",
+            f"{fmt_bytes(lim.max_image_bytes)} does not fit the tightest hop: {limit.describe()}, "
+            f"so an image can be at most {fmt_bytes(limit.max_raw_bytes)}",
+            hint="; ".join(h.describe() for h in hops),
+        )
+
+    # timeouts: each hop answers before the one in front of it gives up
+    if sm.invocation_timeout_s > SAGEMAKER_MAX_TIMEOUT_S:
+        raise ConfigError(
+            path,
+            "sagemaker.invocation_timeout_s",
+            f"{sm.invocation_timeout_s} s is over SageMaker's {SAGEMAKER_MAX_TIMEOUT_S} s invocation limit",
+        )
+    problem = timeout_problem(
+        [
+            Timeout("api.integration_timeout_s", "API Gateway integration", api.integration_timeout_s),
+            Timeout("lambda.timeout_s", "Lambda", fn.timeout_s),
+            Timeout("sagemaker.invocation_timeout_s", "SageMaker invocation", sm.invocation_timeout_s),
+        ]
+    )
+    if problem:
+        raise ConfigError(path, problem[0], problem[1])
+
+    # scaling and concurrency agree with each other
+    auto = sm.autoscaling
+    if auto.enabled:
+        if auto.min_instances > auto.max_instances:
+            raise ConfigError(
+                path,
+                "sagemaker.autoscaling.min_instances",
+                f"{auto.min_instances} is more than max_instances ({auto.max_instances})",
+            )
+        if not auto.min_instances <= sm.instance_count <= auto.max_instances:
+            raise ConfigError(
+                path,
+                "sagemaker.instance_count",
+                f"{sm.instance_count} is outside autoscaling's {auto.min_instances}-{auto.max_instances}",
+            )
+    if fn.reserved_concurrency is not None and fn.provisioned_concurrency > fn.reserved_concurrency:
+        raise ConfigError(
+            path,
+            "lambda.provisioned_concurrency",
+            f"{fn.provisioned_concurrency} is more than lambda.reserved_concurrency "
+            f"({fn.reserved_concurrency})",
+        )
+    if fn.reserved_concurrency == 0:
+        raise ConfigError(
+            path, "lambda.reserved_concurrency", "0 would stop the function from running at all"
+        )
+    if spec.bucket.encryption == "aws:kms" and not spec.bucket.kms_key_arn:
+        raise ConfigError(path, "bucket.kms_key_arn", "required when bucket.encryption is aws:kms")
+    if spec.bucket.kms_key_arn and not spec.bucket.kms_key_arn.startswith("arn:"):
+        raise ConfigError(path, "bucket.kms_key_arn", "must be a KMS key ARN (arn:aws:kms:...:key/...)")
+    if api.cors is not None and api.cors.allow_origins == []:
+        raise ConfigError(path, "api.cors.allow_origins", "list at least one origin, or remove api.cors")
+
+
+def load_aws_spec(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> LoadedSpec:
+    loaded = load_spec(AwsDeploySpec, "aws", path, overrides)
+    check_aws_spec(loaded.spec, loaded.path)
+    return loaded

@@ -1,0 +1,58 @@
+"""The deploy commands' provider-independent behaviour."""
+
+from __future__ import annotations
+
+import pytest
+
+from ocrkit.cli import main
+from ocrkit.errors import OcrkitError
+from ocrkit.providers import available, get_provider
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_unknown_cloud(capsys) -> None:
+    code, _, err = run(capsys, "deploy", "--cloud", "azure", "--dry-run")
+    assert code == 2 and "--cloud: 'azure' is not one of aws, gcp, local" in err
+
+
+@pytest.mark.skipif(available("gcp"), reason="the GCP target exists")
+def test_gcp_is_not_available_yet(capsys) -> None:
+    code, _, err = run(capsys, "deploy", "--cloud", "gcp", "--dry-run")
+    assert code == 2 and "not available yet" in err
+    with pytest.raises(OcrkitError, match="not available yet"):
+        get_provider("gcp")
+
+
+def test_registry_is_lazy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ocrkit.providers; "
+        "print(any(m.startswith(('boto3', 'ocrkit.providers.aws.provider')) for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+    assert get_provider("aws").cloud == "aws"
+    with pytest.raises(OcrkitError, match="unknown cloud"):
+        get_provider("azure")
+
+
+def test_region_does_not_apply_to_local(capsys) -> None:
+    code, _, err = run(capsys, "status", "--cloud", "local", "--region", "us-east-1")
+    assert code == 2 and "--region does not apply" in err
+
+
+def test_status_of_nothing_says_how_to_deploy(capsys, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("OCRKIT_STATE_DIR", str(tmp_path))
+    code, _, err = run(capsys, "status", "--cloud", "aws", "--name", "nothing-here")
+    assert code == 2 and "no deployment named 'nothing-here' on aws" in err and "ocrkit deploy" in err
