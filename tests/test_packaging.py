@@ -84,6 +84,7 @@ def test_wheel_ships_configs_and_finds_them_from_any_directory(tmp_path: Path) -
     assert "ocrkit/configs/scenarios/baseline.yaml" in names
     assert "ocrkit/configs/scenarios/extended.yaml" in names
     assert any(n.startswith("ocrkit/configs/pricing/") and n.endswith(".yaml") for n in names)
+    assert "ocrkit/server/static/index.html" in names  # the web page served at GET /
 
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

@@ -1,0 +1,596 @@
+"""The production server behind `ocrkit serve` and `ocrkit deploy --cloud local`: gunicorn, embedded.
+
+One process tree: a gunicorn arbiter and `workers` gthread workers, each with its own copy of the WSGI
+app built after the fork (`ServeOptions` -> `build_app`), so each worker loads the model in its own
+background thread (a loading thread does not survive a fork; nothing is preloaded in the arbiter).
+
+Each worker's app is the model server (`ocrkit.server.app.ServerApp`: `/predict`, `/ping`,
+`/invocations`, the Vertex routes, `/healthz`) wrapped in `ProductionApp`, which adds:
+
+- `GET /` and `GET /static/*`: the web page (package data in `ocrkit/server/static/`);
+- `GET /metrics`: Prometheus text format (`ocrkit.server.metrics`);
+- admission control: at most `max_inflight` POST requests per worker are in progress (in the model or
+  waiting for it); one more is answered at once with 503 `overloaded` and `Retry-After`, so load is
+  shed instead of piling up. GET routes (health, metrics, the page) are never refused;
+- a deadline per request: `timeout_s` (the gateway's `backend_timeout_s`) from arrival -> 504;
+- one JSON log line per request on stderr (`ocrkit.server.jsonlog`).
+
+The model sits behind `BatchingBackend` (dynamic batching, the default) or an `InProcessBackend` that
+runs one request at a time (`batching=False`), and uses `model_threads` CPU threads per worker (cores /
+workers unless `torch_threads` says otherwise): threads beyond the free cores make each of torch's
+parallel steps wait for a thread that is not running.
+
+gunicorn is imported only by `run` (the module imports with the standard library alone).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+
+from ocrkit.errors import OcrkitError
+from ocrkit.gateway.backend import Backend, InProcessBackend
+from ocrkit.gateway.handler import normalise_path
+from ocrkit.gateway.limits import Limits
+from ocrkit.gateway.messages import Headers
+from ocrkit.gateway.responses import JSON_TYPE, request_id
+from ocrkit.prediction import Predictor
+from ocrkit.server.app import ServerApp, create_app
+from ocrkit.server.batching import BatchingBackend
+from ocrkit.server.jsonlog import REQUEST_LOGGER, gunicorn_logconfig
+from ocrkit.server.loading import LoadingBackend
+from ocrkit.server.metrics import CONTENT_TYPE as METRICS_TYPE
+from ocrkit.server.metrics import MetricFamily, Metrics
+from ocrkit.server.vertex import VertexRoutes
+
+log = logging.getLogger("ocrkit.server")
+request_log = logging.getLogger(REQUEST_LOGGER)
+
+#: The error code of a request refused because the server is at its limit (503, with Retry-After).
+OVERLOADED = "overloaded"
+WEIGHTS_ENV = "OCRKIT_WEIGHTS"
+STATIC_FILES = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data: blob: http: https:; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """Everything `ocrkit serve` and the local deploy target configure."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    threads: int | None = None  # per worker; default max_inflight + 8 (spare threads answer 503s, health)
+    max_inflight: int = 32  # POST requests in progress per worker; more are refused with 503
+    timeout_s: float | None = None  # per request; default: the gateway's backend_timeout_s (25 s)
+    batching: bool = True
+    max_batch: int = 8
+    max_wait_ms: float = 5.0
+    weights: str | None = None  # checkpoint; default $OCRKIT_WEIGHTS
+    device: str | None = None  # None: CUDA when available, else CPU
+    quantize: str = "none"
+    max_len: int | None = None  # tokens per image at most; default the model's (100, the report's)
+    torch_threads: int | None = None  # CPU threads per worker for the model; default cores / workers
+    predictor: str | None = None  # "module:callable" returning a Predictor, instead of weights
+    name: str = "ocrkit"
+    log_level: str = "info"
+    graceful_timeout_s: float = 10.0
+    retry_after_s: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise OcrkitError(f"port must be between 0 and 65535, not {self.port}")
+        for key in ("workers", "max_inflight", "max_batch"):
+            if getattr(self, key) < 1:
+                raise OcrkitError(f"{key.replace('_', '-')} must be at least 1, not {getattr(self, key)}")
+        if self.threads is not None and self.threads < 2:
+            raise OcrkitError("threads must be at least 2 (one spare answers health checks and 503s)")
+        if self.timeout_s is not None and not self.timeout_s > 0:
+            raise OcrkitError(f"timeout must be positive, not {self.timeout_s}")
+        if self.max_wait_ms < 0:
+            raise OcrkitError("max-wait-ms must not be negative")
+        if self.max_len is not None and self.max_len < 1:
+            raise OcrkitError(f"max-len must be at least 1, not {self.max_len}")
+        if self.torch_threads is not None and self.torch_threads < 1:
+            raise OcrkitError(f"torch-threads must be at least 1, not {self.torch_threads}")
+
+    @property
+    def model_threads(self) -> int:
+        """CPU threads the model may use in each worker: workers x threads never exceeds the cores."""
+        if self.torch_threads is not None:
+            return self.torch_threads
+        return max(1, (os.cpu_count() or 1) // self.workers)
+
+    @property
+    def worker_threads(self) -> int:
+        return self.threads if self.threads is not None else self.max_inflight + 8
+
+    def limits(self, environ: dict[str, str] | None = None) -> Limits:
+        limits = Limits.from_env(environ)
+        if self.timeout_s is not None:
+            limits = limits.with_(backend_timeout_s=float(self.timeout_s))
+        return limits
+
+    @property
+    def url(self) -> str:
+        host = self.host
+        if host in ("0.0.0.0", ""):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def with_(self, **changes: object) -> ServeOptions:
+        return replace(self, **changes)
+
+
+# -- the predictor ---------------------------------------------------------------------------------
+
+
+def check_model_source(options: ServeOptions) -> str:
+    """Fail fast, before any process starts, when no model can be found; returns it in words."""
+    if options.predictor:
+        _import_factory(options.predictor)
+        return f"predictor {options.predictor}"
+    path = options.weights or os.environ.get(WEIGHTS_ENV, "").strip()
+    if not path:
+        raise OcrkitError(
+            f"no model weights: give --weights PATH or set {WEIGHTS_ENV}=/path/to/model.pt",
+            hint="the report's model.pt loads as is",
+        )
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise OcrkitError(f"model weights not found: {file}")
+    return str(file)
+
+
+def _import_factory(spec: str) -> Callable[[], object]:
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise OcrkitError(f"--predictor must look like 'package.module:factory', not {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise OcrkitError(f"cannot import the predictor module {module_name!r}: {exc}") from None
+    target: object = module
+    for part in attr.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise OcrkitError(f"{module_name!r} has no {attr!r}")
+    if not callable(target):
+        raise OcrkitError(f"{spec} is not callable")
+    return target  # type: ignore[return-value]
+
+
+def load_predictor(options: ServeOptions) -> Predictor:
+    """Build the predictor named by the options (imports torch for checkpoints)."""
+    if options.predictor:
+        predictor = _import_factory(options.predictor)()
+    else:
+        limit_cpu_threads(options.model_threads)
+        from ocrkit.core_model.predictor import TorchPredictor
+
+        extra = {} if options.max_len is None else {"max_len": options.max_len}
+        predictor = TorchPredictor.from_weights(
+            options.weights,
+            device=options.device,
+            quantize=options.quantize,
+            batch_size=max(32, options.max_batch),
+            **extra,
+        )
+    if not callable(getattr(predictor, "predict_images", None)):
+        raise OcrkitError(f"{type(predictor).__name__} has no predict_images(images)")
+    return predictor  # type: ignore[return-value]
+
+
+def limit_cpu_threads(threads: int) -> None:
+    """Cap the model's CPU threads in this process (a gunicorn worker), for every thread that runs it.
+
+    OpenMP reads OMP_NUM_THREADS once, when torch loads, and applies it to each thread that calls
+    into it (the batching thread, per-request threads); `torch.set_num_threads` alone would set only
+    the calling thread's. More threads than free cores make each parallel step wait for a thread that
+    is not running: on a shared or oversubscribed CPU that costs far more than it gains.
+    """
+    if "torch" not in sys.modules:
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = str(threads)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(threads)
+
+
+def model_backend(predictor: Predictor, options: ServeOptions) -> Backend:
+    if options.batching:
+        return BatchingBackend(
+            predictor,
+            name=options.name,
+            max_batch=options.max_batch,
+            max_wait_ms=options.max_wait_ms,
+            max_queue=max(options.max_inflight, 1),
+        )
+    return InProcessBackend(predictor, name=options.name, max_concurrency=1)
+
+
+# -- the WSGI app of one worker --------------------------------------------------------------------
+
+
+class _Static:
+    """The web page's files, read once from the package."""
+
+    def __init__(self) -> None:
+        folder = resources.files("ocrkit.server") / "static"
+        self.files: dict[str, tuple[bytes, str]] = {}
+        for name, content_type in STATIC_FILES.items():
+            try:
+                self.files[name] = ((folder / name).read_bytes(), content_type)
+            except (FileNotFoundError, OSError):
+                log.warning("web page file %s is missing from the package", name)
+
+    def get(self, name: str) -> tuple[bytes, str] | None:
+        return self.files.get(name)
+
+
+class ProductionApp:
+    """WSGI middleware around a ServerApp: the page, /metrics, admission control and request logs."""
+
+    def __init__(
+        self,
+        app: ServerApp,
+        *,
+        max_inflight: int = 32,
+        retry_after_s: int = 1,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.app = app
+        self.max_inflight = max_inflight
+        self.retry_after_s = retry_after_s
+        self.static = _Static()
+        routes = set(app.routes) | {"/", "/static", "/metrics"}
+        self.metrics = metrics or Metrics(routes=routes)
+        self.metrics.routes |= routes
+        self.metrics.add_collector(self._model_metrics)
+        self._admitted = 0
+        self._lock = threading.Lock()
+
+    # -- WSGI ---------------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        started = time.perf_counter()
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        path = normalise_path(environ.get("PATH_INFO", "") or "/")
+        rid = request_id(Headers({"X-Request-Id": environ.get("HTTP_X_REQUEST_ID", "")}))
+        environ["HTTP_X_REQUEST_ID"] = rid
+        route = self.metrics.route_label("/static" if path.startswith("/static/") else path)
+        captured: dict[str, object] = {"status": 500, "headers": []}
+
+        def capture(status: str, headers: list, exc_info=None):
+            captured["status"] = int(status.split(" ", 1)[0])
+            captured["headers"] = headers
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        self.metrics.request_started()
+        admitted = False
+        body: list[bytes] = []
+        try:
+            own = self._own_route(method, path)
+            if own is not None:
+                body = own(environ, capture)
+            elif method == "POST" and not (admitted := self._admit()):
+                self.metrics.rejected(route)
+                body = self._overloaded(capture, rid)
+            else:
+                body = list(self.app(environ, capture))
+        finally:
+            if admitted:
+                self._release()
+            seconds = time.perf_counter() - started
+            status = int(captured["status"])  # type: ignore[arg-type]
+            self.metrics.request_finished(method, route, status, seconds)
+            self._log(environ, rid, method, path, status, seconds, body, captured["headers"])
+        return body
+
+    def _own_route(self, method: str, path: str):
+        if path in ("/", "/index.html"):
+            return self._page_handler("index.html", method)
+        if path.startswith("/static/"):
+            return self._page_handler(path[len("/static/") :], method)
+        if path == "/metrics":
+            return self._metrics_handler(method)
+        return None
+
+    # -- admission ----------------------------------------------------------------------------------
+
+    def _admit(self) -> bool:
+        with self._lock:
+            if self._admitted >= self.max_inflight:
+                return False
+            self._admitted += 1
+            return True
+
+    def _release(self) -> None:
+        with self._lock:
+            self._admitted -= 1
+
+    @property
+    def admitted(self) -> int:
+        with self._lock:
+            return self._admitted
+
+    def _overloaded(self, start_response: Callable, rid: str) -> list[bytes]:
+        message = (
+            f"the server is busy: {self.max_inflight} requests are already in progress; "
+            f"retry in {self.retry_after_s} s"
+        )
+        body = json.dumps({"error": {"code": OVERLOADED, "message": message}}).encode()
+        start_response(
+            "503 Service Unavailable",
+            [
+                ("Content-Type", JSON_TYPE),
+                ("Cache-Control", "no-store"),
+                ("Retry-After", str(self.retry_after_s)),
+                ("X-Request-Id", rid),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        return [body]
+
+    # -- own routes ---------------------------------------------------------------------------------
+
+    def _page_handler(self, name: str, method: str):
+        def handler(environ: dict, start_response: Callable) -> list[bytes]:
+            found = self.static.get(name)
+            if method not in ("GET", "HEAD"):
+                return _error(
+                    start_response, 405, "method_not_allowed", f"{method} is not allowed here; use GET"
+                )
+            if found is None:
+                return _error(start_response, 404, "not_found", f"no file {name}")
+            data, content_type = found
+            headers = {"Content-Type": content_type, **PAGE_HEADERS}
+            return _plain(start_response, 200, b"" if method == "HEAD" else data, headers, len(data))
+
+        return handler
+
+    def _metrics_handler(self, method: str):
+        def handler(environ: dict, start_response: Callable) -> list[bytes]:
+            if method not in ("GET", "HEAD"):
+                return _error(
+                    start_response, 405, "method_not_allowed", f"{method} is not allowed here; use GET"
+                )
+            data = self.metrics.render().encode("utf-8")
+            headers = {"Content-Type": METRICS_TYPE, "Cache-Control": "no-store"}
+            return _plain(start_response, 200, b"" if method == "HEAD" else data, headers, len(data))
+
+        return handler
+
+    def _model_metrics(self) -> list[MetricFamily]:
+        p = self.metrics.prefix
+        families = [
+            MetricFamily(
+                f"{p}_model_ready",
+                "gauge",
+                "1 once the model is loaded and serving.",
+                [({}, int(self.app.is_ready()))],
+            ),
+            MetricFamily(
+                f"{p}_admitted_requests",
+                "gauge",
+                "POST requests admitted and in progress (in the model or waiting for it).",
+                [({}, self.admitted)],
+            ),
+            MetricFamily(
+                f"{p}_admission_limit",
+                "gauge",
+                "POST requests admitted at most at once.",
+                [({}, self.max_inflight)],
+            ),
+        ]
+        batcher = _find_batcher(self.app.backend)
+        if batcher is not None:
+            s = batcher.stats
+            families += [
+                MetricFamily(f"{p}_model_batches_total", "counter", "Calls of the model.", [({}, s.batches)]),
+                MetricFamily(
+                    f"{p}_model_images_total", "counter", "Images the model read.", [({}, s.images)]
+                ),
+                MetricFamily(
+                    f"{p}_model_batch_requests_total",
+                    "counter",
+                    "Requests the model answered.",
+                    [({}, s.requests)],
+                ),
+                MetricFamily(
+                    f"{p}_model_queue_length",
+                    "gauge",
+                    "Requests waiting for the model.",
+                    [({}, batcher.queued())],
+                ),
+            ]
+        return families
+
+    # -- logs ---------------------------------------------------------------------------------------
+
+    def _log(
+        self,
+        environ: dict,
+        rid: str,
+        method: str,
+        path: str,
+        status: int,
+        seconds: float,
+        body: list[bytes],
+        headers: object,
+    ) -> None:
+        if not request_log.isEnabledFor(logging.INFO):
+            return
+        fields: dict[str, object] = {
+            "request_id": rid,
+            "method": method,
+            "path": path,
+            "status": status,
+            "latency_ms": round(seconds * 1000.0, 1),
+            "request_bytes": _content_length(environ),
+            "response_bytes": sum(len(chunk) for chunk in body),
+        }
+        content_type = environ.get("CONTENT_TYPE")
+        if content_type and fields["request_bytes"]:
+            fields["content_type"] = content_type.split(";", 1)[0].strip()[:64]
+        if status >= 400:
+            fields["error"] = _error_code(body)
+        request_log.info("request", extra=fields)
+
+
+def _find_batcher(backend: object) -> BatchingBackend | None:
+    if isinstance(backend, BatchingBackend):
+        return backend
+    inner = getattr(backend, "_inner", None)
+    return inner if isinstance(inner, BatchingBackend) else None
+
+
+def _content_length(environ: dict) -> int:
+    try:
+        return max(0, int(environ.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
+
+
+def _error_code(body: list[bytes]) -> str | None:
+    data = b"".join(body)
+    if len(data) > 4096:
+        return None
+    try:
+        doc = json.loads(data)
+        return str(doc["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _error(start_response: Callable, status: int, code: str, message: str) -> list[bytes]:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    headers = {"Content-Type": JSON_TYPE, "Cache-Control": "no-store"}
+    if status == 405:
+        headers["Allow"] = "GET, HEAD"
+    return _plain(start_response, status, body, headers)
+
+
+def _plain(
+    start_response: Callable,
+    status: int,
+    body: bytes,
+    headers: dict[str, str] | None = None,
+    length: int | None = None,
+) -> list[bytes]:
+    from http import HTTPStatus
+
+    out = {"Content-Type": "text/plain; charset=utf-8", **(headers or {})}
+    out["Content-Length"] = str(len(body) if length is None else length)
+    start_response(f"{status} {HTTPStatus(status).phrase}", list(out.items()))
+    return [body]
+
+
+def build_app(
+    options: ServeOptions,
+    *,
+    predictor: Predictor | None = None,
+    environ: dict[str, str] | None = None,
+    wait: bool = False,
+) -> ProductionApp:
+    """The app of one worker: the model loads in a background thread (health answers 503 until then).
+
+    `predictor` (tests) skips loading; `wait=True` blocks until the model is loaded. Logging is left as
+    it is (under gunicorn, `gunicorn_settings` configures it; elsewhere see `jsonlog.configure`).
+    """
+    env = dict(os.environ if environ is None else environ)
+
+    def loader() -> Backend:
+        return model_backend(predictor if predictor is not None else load_predictor(options), options)
+
+    backend = LoadingBackend(loader, name=options.name)
+    if wait:
+        backend.wait()
+    server = create_app(
+        backend,
+        options.limits(env),
+        vertex=VertexRoutes.from_env(env),
+        model_name=options.name,
+        environ=env,
+    )
+    return ProductionApp(server, max_inflight=options.max_inflight, retry_after_s=options.retry_after_s)
+
+
+# -- gunicorn ---------------------------------------------------------------------------------------
+
+
+def gunicorn_settings(options: ServeOptions) -> dict[str, object]:
+    host = options.host
+    bind = f"[{host}]:{options.port}" if ":" in host else f"{host}:{options.port}"
+    timeout = options.timeout_s if options.timeout_s is not None else options.limits().backend_timeout_s
+    threads = options.worker_threads
+    return {
+        "bind": [bind],
+        "workers": options.workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        # Connections a worker holds at once (in work, waiting for a thread, or idle kept-alive).
+        "worker_connections": max(4 * threads, 64),
+        # The arbiter restarts a worker silent this long (gthread's main loop stays responsive while
+        # request threads wait on the model, so only a wedged worker hits this).
+        "timeout": int(timeout) + 30,
+        "graceful_timeout": int(options.graceful_timeout_s),
+        "keepalive": 5,
+        "preload_app": False,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": options.log_level,
+        "logconfig_dict": gunicorn_logconfig(options.log_level),
+        "proc_name": f"ocrkit-serve-{options.name}",
+        "control_socket_disable": True,
+    }
+
+
+def run(options: ServeOptions, *, predictor: Predictor | None = None) -> None:
+    """Serve with gunicorn in this process until SIGTERM/SIGINT (gunicorn handles the signals)."""
+    try:
+        from gunicorn.app.base import BaseApplication
+    except ImportError:
+        raise OcrkitError("the production server needs gunicorn", hint="pip install gunicorn") from None
+
+    settings = gunicorn_settings(options)
+
+    class OcrkitApplication(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in settings.items():
+                if key in self.cfg.settings:
+                    self.cfg.set(key, value)
+
+        def load(self):
+            # Runs in each worker after the fork (no preload): the model loads there.
+            return build_app(options, predictor=predictor)
+
+    OcrkitApplication().run()
