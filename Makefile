@@ -39,12 +39,20 @@ $(STAMP_FULL): pyproject.toml constraints.txt | $(PY)
 install: $(STAMP_BASE)
 install-full: $(STAMP_FULL)
 
-demo: sysdeps $(STAMP_BASE)
+DEMO_DIR := .ocrkit/demo
+demo: sysdeps $(STAMP_FULL)
 	@echo "== ocrkit cost --scenario baseline (the report's architecture, published prices + audit)"
 	$(VENV)/bin/ocrkit cost --scenario baseline
 	@echo
 	@echo "== ocrkit cost --scenario extended"
 	$(VENV)/bin/ocrkit cost --scenario extended
+	@echo
+	@echo "== the local endpoint: deploy, send the sample images with ocrkit invoke, tear down"
+	$(PY) scripts/demo_local.py $(DEMO_DIR)
+	@set -e; $(VENV)/bin/ocrkit deploy --cloud local --config $(DEMO_DIR)/local.yaml --yes; \
+	trap '$(VENV)/bin/ocrkit teardown --cloud local --name untrained-demo --yes' EXIT; \
+	for f in $(DEMO_DIR)/samples/*.png; do echo "-- $$f"; \
+		$(VENV)/bin/ocrkit invoke --cloud local --name untrained-demo $$f; done
 
 test: sysdeps $(STAMP_FULL)
 	$(VENV)/bin/ruff check ocrkit tests configs
