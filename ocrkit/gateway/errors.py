@@ -43,6 +43,7 @@ class Code(StrEnum):
     INTERNAL_ERROR = "internal_error"
     BACKEND_FAILED = "backend_failed"
     MODEL_NOT_READY = "model_not_ready"
+    OVERLOADED = "overloaded"  # 503 with Retry-After: the server is at its admission limit
     BACKEND_TIMEOUT = "backend_timeout"
 
 

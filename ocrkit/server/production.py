@@ -39,6 +39,7 @@ from pathlib import Path
 
 from ocrkit.errors import OcrkitError
 from ocrkit.gateway.backend import Backend, InProcessBackend
+from ocrkit.gateway.errors import Code
 from ocrkit.gateway.handler import normalise_path
 from ocrkit.gateway.limits import Limits
 from ocrkit.gateway.messages import Headers
@@ -56,7 +57,7 @@ log = logging.getLogger("ocrkit.server")
 request_log = logging.getLogger(REQUEST_LOGGER)
 
 #: The error code of a request refused because the server is at its limit (503, with Retry-After).
-OVERLOADED = "overloaded"
+OVERLOADED = str(Code.OVERLOADED)
 WEIGHTS_ENV = "OCRKIT_WEIGHTS"
 STATIC_FILES = {
     "index.html": "text/html; charset=utf-8",
