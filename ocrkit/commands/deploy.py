@@ -99,11 +99,13 @@ def _cloud(value: str) -> str:
     return picked
 
 
-def _provider(cloud: str, region: str | None) -> Any:
+def _provider(cloud: str, region: str | None, project: str | None = None) -> Any:
     from ocrkit.providers import get_provider
 
     if cloud == "aws":
         return get_provider(cloud, region=region)
+    if cloud == "gcp":
+        return get_provider(cloud, region=region, project=project)
     if region:
         raise OcrkitError(f"--region does not apply to --cloud {cloud}")
     return get_provider(cloud)
@@ -285,14 +287,27 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and its cost; change nothing."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
+        project: str | None = typer.Option(
+            None,
+            "--project",
+            help="GCP project (default: project: in the config, GOOGLE_CLOUD_PROJECT, ADC).",
+            show_default=False,
+        ),
+        public: bool = typer.Option(
+            False, "--public", help="GCP: let anyone call the function (default: authenticated callers only)."
+        ),
     ) -> None:
         cloud = _cloud(cloud)
-        provider = _provider(cloud, region)
+        if (project or public) and cloud != "gcp":
+            raise OcrkitError(f"--project and --public apply to --cloud gcp, not --cloud {cloud}")
+        provider = _provider(cloud, region, project)
         overrides = {
             "name": name,
             "region": region if cloud != "local" else None,
             "weights": str(weights.expanduser().resolve()) if weights else None,
         }
+        if cloud == "gcp":
+            overrides.update({"project": project, "function.public": True if public else None})
         loaded = _load(provider, config, overrides)
         spec = _spec_of(loaded)
         state = open_state(spec.name, cloud)
@@ -433,6 +448,8 @@ def _target(cloud: str, name: str | None, config: Path | None, region: str | Non
     if hasattr(provider, "default_region"):
         provider.default_region = getattr(spec, "region", None)
         provider.default_profile = getattr(spec, "profile", None)
+    if hasattr(provider, "default_project"):
+        provider.default_project = getattr(spec, "project", None)
     return provider, spec.name
 
 

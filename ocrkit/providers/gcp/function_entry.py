@@ -1,0 +1,65 @@
+"""The Cloud Function (2nd gen, HTTP): `predict(request)` runs the gateway with a Vertex AI backend.
+
+functions-framework target `predict` in `main.py`, which only re-exports this function. The source zip
+holds `main.py`, this module and what it imports (the gateway and the Vertex backend): standard library
+only, torch-free. Settings come from the environment that `ocrkit deploy` sets from the tightest hop (see
+ocrkit.providers.gcp.spec): `OCRKIT_VERTEX_ENDPOINT_NAME`, `OCRKIT_MAX_REQUEST_BYTES`,
+`OCRKIT_MAX_IMAGE_BYTES`, `OCRKIT_BACKEND_TIMEOUT_S`, ...; `OCRKIT_GCP_VERTEX_ENDPOINT` points the backend
+at another Vertex REST base URL.
+
+Answers are Flask-style `(body, status, headers)` tuples, so nothing here imports Flask.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+
+from ocrkit.errors import OcrkitError
+from ocrkit.gateway.backend import Backend
+from ocrkit.gateway.events import request_from_flask
+from ocrkit.gateway.handler import Gateway
+from ocrkit.gateway.limits import Limits
+
+log = logging.getLogger("ocrkit.gateway")
+logging.getLogger().setLevel(os.environ.get("OCRKIT_LOG_LEVEL", "INFO"))
+
+_gateway: Gateway | None = None
+
+
+def build_gateway(environ: Mapping[str, str] | None = None, backend: Backend | None = None) -> Gateway:
+    from ocrkit.providers.gcp.vertex_backend import from_environment
+
+    env = dict(os.environ if environ is None else environ)
+    limits = Limits.from_env(env)
+    return Gateway(backend or from_environment(env), limits, paths=("/predict", "/"), model_name="ocrkit")
+
+
+def get_gateway() -> Gateway:
+    global _gateway
+    if _gateway is None:
+        _gateway = build_gateway()
+    return _gateway
+
+
+def reset() -> None:
+    global _gateway
+    _gateway = None
+
+
+def predict(request: object) -> tuple[bytes, int, dict[str, str]]:
+    try:
+        gateway = get_gateway()
+    except OcrkitError as exc:
+        log.error("the function is misconfigured: %s", exc)
+        body = {
+            "error": {
+                "code": "internal_error",
+                "message": "the service is misconfigured; see the function's log",
+            }
+        }
+        return json.dumps(body).encode(), 500, {"Content-Type": "application/json; charset=utf-8"}
+    response = gateway.handle(request_from_flask(request, max_body_bytes=gateway.limits.max_request_bytes))
+    return response.body, response.status, dict(response.headers)

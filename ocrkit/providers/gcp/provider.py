@@ -1,0 +1,400 @@
+"""`GcpProvider`: plan / apply / status / invoke / teardown for the same architecture on Google Cloud.
+
+Cloud Storage (the TorchServe archive) -> Vertex AI endpoint (the prebuilt PyTorch prediction container on
+n1-standard-4 + NVIDIA T4, autoscaling between min and max replicas) <- Cloud Function 2nd gen (the gateway,
+calling the endpoint's `:predict`). The stages are the shared ones of ocrkit.deploy: a local build (archive,
+function source), a plan made of describe/list calls, the sweeper for what is no longer wanted, and the
+executor that runs the steps and writes `.ocrkit/state/<name>-gcp.json` after each one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ocrkit.deploy.executor import execute
+from ocrkit.deploy.plan import ExecutablePlan, Step, StepResult, is_retired, sweep
+from ocrkit.deploy.provider import (
+    Events,
+    InvokeResult,
+    PlannedCall,
+    ResourceRecord,
+    StateLike,
+    StatusReport,
+    TeardownReport,
+)
+from ocrkit.deploy.spec import LoadedSpec, config_hash
+from ocrkit.deploy.state import state_dir
+from ocrkit.errors import OcrkitError
+from ocrkit.providers.gcp import package
+from ocrkit.providers.gcp.cost import try_estimate
+from ocrkit.providers.gcp.resources import (
+    RANK,
+    Desired,
+    Names,
+    Options,
+    Planner,
+    Remover,
+    gcloud_commands,
+    sort_for_deletion,
+)
+from ocrkit.providers.gcp.session import GcpSession, gcp_errors, is_google_error, make_session, translate
+from ocrkit.providers.gcp.spec import GcpDeploySpec, load_gcp_spec
+
+WEIGHTS_ENV = "OCRKIT_WEIGHTS"
+DEFAULT_REGION = "us-east4"
+
+
+@dataclass
+class Built:
+    desired: Desired
+    names: Names
+
+
+class GcpProvider:
+    cloud: ClassVar[str] = "gcp"
+
+    def __init__(
+        self,
+        *,
+        project: str | None = None,
+        region: str | None = None,
+        session: GcpSession | None = None,
+        build_dir: Path | None = None,
+        options: Options | None = None,
+    ) -> None:
+        self.project = project
+        self.region = region
+        self.default_region: str | None = None  # the config's, when neither the command line nor state says
+        self.default_profile: str | None = None  # unused on GCP; set by the CLI for every provider
+        self.default_project: str | None = None
+        self._session = session
+        self.build_dir = build_dir
+        self.options = options or Options()
+
+    # -- specs and sessions -------------------------------------------------------------------------
+
+    @staticmethod
+    def load_spec(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> LoadedSpec:
+        return load_gcp_spec(path, overrides)
+
+    def session(self, *, project: str | None = None, region: str | None = None) -> GcpSession:
+        if self._session is None:
+            with gcp_errors("find Google Cloud credentials"):
+                self._session = make_session(project or self.project, region or self.region or DEFAULT_REGION)
+        return self._session
+
+    def _session_for_spec(self, spec: GcpDeploySpec) -> GcpSession:
+        return self.session(project=self.project or spec.project, region=self.region or spec.region)
+
+    def _session_for_state(self, state: StateLike | None) -> GcpSession:
+        outputs = state.outputs if state is not None else {}
+        return self.session(
+            project=self.project or outputs.get("project") or self.default_project,
+            region=self.region or outputs.get("region") or self.default_region,
+        )
+
+    @staticmethod
+    def _loaded(spec: Any) -> LoadedSpec:
+        if isinstance(spec, LoadedSpec):
+            return spec
+        if isinstance(spec, GcpDeploySpec):
+            return LoadedSpec(spec=spec, path=Path("<config>"), config_hash=config_hash(spec))
+        raise TypeError(f"expected a GCP deploy spec, got {type(spec).__name__}")
+
+    # -- build --------------------------------------------------------------------------------------
+
+    def weights_path(self, spec: GcpDeploySpec) -> Path:
+        value = spec.weights or os.environ.get(WEIGHTS_ENV, "").strip()
+        if not value:
+            raise OcrkitError(
+                "no model weights to deploy",
+                hint="pass --weights PATH (a checkpoint saved by ocrkit or the report's model.pt), set "
+                f"weights: in the config, or export {WEIGHTS_ENV}",
+            )
+        return Path(value).expanduser()
+
+    def build(self, loaded: LoadedSpec, gcp: GcpSession) -> Built:
+        """The local build stage: the .mar and the function source. No remote calls."""
+        spec: GcpDeploySpec = loaded.spec
+        names = Names(spec.name, gcp.project, gcp.region)
+        folder = self.build_dir or (state_dir().parent / "build" / f"{spec.name}-gcp")
+        outputs = package.build_all(self.weights_path(spec), folder)
+        return Built(Desired(spec, names, outputs.model, outputs.function), names)
+
+    # -- plan ---------------------------------------------------------------------------------------
+
+    def plan(self, spec: Any, state: StateLike | None) -> ExecutablePlan:
+        loaded = self._loaded(spec)
+        s: GcpDeploySpec = loaded.spec
+        gcp = self._session_for_spec(s)
+        built = self.build(loaded, gcp)
+        planner = Planner(gcp, built.desired, state, self.options)
+        with gcp_errors("plan the deployment (read the existing resources)"):
+            steps = planner.steps()
+        remover = Remover(gcp, built.names, self.options)
+        steps += sweep(state, planner.wanted, self._deleter(remover), rank=lambda r: RANK.get(r.kind, 99))
+        steps = [self._guarded(step) for step in steps]
+        estimate, why = try_estimate(s, config_path=loaded.path, artifact_bytes=built.desired.artifact.size)
+        warnings: list[str] = []
+        if s.function.public:
+            warnings.append(
+                "the function is PUBLIC: anyone with the URL can call it and you pay for every call "
+                f"(at most {s.function.max_instances} instances run at once)"
+            )
+        else:
+            warnings.append(
+                "the function is private: callers need roles/run.invoker on it and send an identity token "
+                "(ocrkit invoke does this); pass --public to let anyone call it"
+            )
+        warnings.append(
+            f"ocrkit does not create the service account {built.names.service_account} or IAM bindings "
+            "(google-cloud-iam is not installed); they are recorded in the state. Make them with: "
+            + " ; ".join(gcloud_commands(built.names, s.function.public))
+        )
+        if why:
+            warnings.append(why)
+        elif estimate is not None:
+            warnings += list(estimate.notes)
+        return ExecutablePlan.of(
+            "gcp",
+            s.name,
+            steps,
+            hourly_cost=None if estimate is None else estimate.hourly,
+            monthly_cost=None if estimate is None else estimate.monthly,
+            warnings=warnings,
+        )
+
+    def _deleter(self, remover: Remover):
+        def make(key: str, rec: ResourceRecord) -> Step:
+            def run(ctx) -> StepResult:
+                remover.delete(rec, ctx.events)
+                return StepResult(forget=True)
+
+            verb = "undeploy" if rec.kind == "vertex:deployed-model" else "delete"
+            call = PlannedCall(key, rec.kind, "delete", f"{verb} {rec.id} (no longer wanted)", {})
+            return Step(call, run)
+
+        return make
+
+    @staticmethod
+    def _guarded(step: Step) -> Step:
+        """Google API errors inside a step become one-sentence OcrkitErrors."""
+
+        def run(ctx):
+            try:
+                return step.run(ctx)
+            except OcrkitError:
+                raise
+            except Exception as exc:
+                if is_google_error(exc):
+                    raise translate(exc, f"{step.call.action} {step.call.resource}") from exc
+                raise
+
+        return Step(step.call, run)
+
+    # -- apply --------------------------------------------------------------------------------------
+
+    def apply(self, spec: Any, plan: Any, state: StateLike, events: Events) -> StateLike:
+        loaded = self._loaded(spec)
+        if not isinstance(plan, ExecutablePlan):
+            plan = self.plan(loaded, state)
+        gcp = self._session_for_spec(loaded.spec)
+        state.outputs.update(
+            {"project": gcp.project, "region": gcp.region, "public": loaded.spec.function.public}
+        )
+        execute(plan, state, events)
+        if hasattr(state, "config_hash"):
+            state.config_hash = loaded.config_hash  # type: ignore[attr-defined]
+        artifact = state.resources.get("artifact")
+        if artifact is not None and hasattr(state, "artifact_sha256"):
+            state.artifact_sha256 = artifact.attrs.get("sha256")  # type: ignore[attr-defined]
+        state.save()
+        return state
+
+    # -- status -------------------------------------------------------------------------------------
+
+    def status(self, state: StateLike) -> StatusReport:
+        gcp = self._session_for_state(state)
+        rows: list[tuple[str, str, str]] = []
+        healthy = bool(state.resources)
+        nodes = 0
+        with gcp_errors("read the deployment's status"):
+            for key, rec in state.resources.items():
+                words, ok, running = self._describe(gcp, rec)
+                nodes += running
+                if is_retired(key):
+                    words += " (left over from an earlier deploy; the next deploy removes it)"
+                rows.append((key, rec.id, words))
+                healthy = healthy and ok
+        return StatusReport(
+            cloud="gcp",
+            name=state.name,
+            resources=rows,
+            url=state.outputs.get("url"),
+            hourly_cost=self._hourly(state, nodes),
+            healthy=healthy,
+        )
+
+    def _hourly(self, state: StateLike, nodes: int) -> Decimal | None:
+        rec = state.resources.get("deployed-model")
+        if rec is None or not nodes:
+            return Decimal(0)
+        from ocrkit.costing.catalog import default_catalog
+
+        try:
+            catalog = default_catalog("gcp", state.outputs.get("region") or DEFAULT_REGION)
+            price = catalog.entry(f"vertex.prediction.{rec.attrs.get('machine_type')}").list_price
+            gpu = rec.attrs.get("accelerator_type")
+            if gpu:
+                key = f"vertex.prediction.gpu.{str(gpu).lower().replace('_', '-')}"
+                price += catalog.entry(key).list_price * int(rec.attrs.get("accelerator_count") or 1)
+            return price * nodes
+        except (OcrkitError, KeyError):
+            return None
+
+    def _describe(self, gcp: GcpSession, rec: ResourceRecord) -> tuple[str, bool, int]:
+        """(state in words, healthy?, running nodes)."""
+        from ocrkit.providers.gcp.session import is_not_found
+
+        def get(call):
+            try:
+                return call()
+            except Exception as exc:
+                if is_not_found(exc):
+                    return None
+                raise
+
+        kind = rec.kind
+        if kind == "gcs:bucket":
+            got = gcp.storage().lookup_bucket(rec.id)
+            return ("exists" if got else "missing"), got is not None, 0
+        if kind == "gcs:object":
+            bucket = gcp.storage().lookup_bucket(rec.attrs.get("bucket") or "")
+            blob = bucket.get_blob(rec.id) if bucket is not None else None
+            if blob is None:
+                return "missing", False, 0
+            return f"uploaded, {blob.size:,} bytes", True, 0
+        if kind == "vertex:model":
+            got = get(lambda: gcp.models().get_model(name=rec.id))
+            return ("exists" if got else "missing"), got is not None, 0
+        if kind == "vertex:endpoint":
+            got = get(lambda: gcp.endpoints().get_endpoint(name=rec.id))
+            if got is None:
+                return "missing", False, 0
+            return f"{len(got.deployed_models)} deployed model(s)", bool(got.deployed_models), 0
+        if kind == "vertex:deployed-model":
+            got = get(lambda: gcp.endpoints().get_endpoint(name=rec.attrs.get("endpoint", "")))
+            match = [d for d in (got.deployed_models if got else []) if d.id == rec.id]
+            if not match:
+                return "missing", False, 0
+            res = match[0].dedicated_resources
+            spec = res.machine_spec
+            gpu = (
+                f" + {spec.accelerator_type.name} x {spec.accelerator_count}"
+                if spec.accelerator_count
+                else ""
+            )
+            traffic = dict(got.traffic_split or {})
+            share = traffic.get(rec.id, traffic.get("0", 0))
+            words = (
+                f"{spec.machine_type}{gpu}, {res.min_replica_count}-{res.max_replica_count} replicas, "
+                f"{share}% of traffic"
+            )
+            return words, True, int(res.min_replica_count)
+        if kind == "functions:function":
+            got = get(lambda: gcp.functions().get_function(name=rec.id))
+            if got is None:
+                return "missing", False, 0
+            return (
+                f"{got.state.name}, {got.build_config.runtime}, {got.service_config.available_memory}",
+                (got.state.name == "ACTIVE"),
+                0,
+            )
+        if kind == "iam:service-account":
+            return "recorded (create it yourself; see the plan)", True, 0
+        if kind == "iam:binding":
+            return ("public" if rec.attrs.get("public") else "private") + " (recorded)", True, 0
+        return "recorded", True, 0
+
+    # -- invoke -------------------------------------------------------------------------------------
+
+    def invoke(self, state: StateLike, body: bytes, content_type: str) -> InvokeResult:
+        url = state.outputs.get("invoke_url")
+        if not url:
+            raise OcrkitError(
+                f"deployment {state.name} has no URL in its state",
+                hint=f"run ocrkit deploy --cloud gcp --name {state.name} first",
+            )
+        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        if not state.outputs.get("public"):
+            token = self._identity_token(state, str(state.outputs.get("url") or url))
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - the deployment's own URL
+                data, status = response.read(), response.status
+                ctype = response.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as exc:
+            data, status = exc.read(), exc.code
+            ctype = exc.headers.get("Content-Type", "") if exc.headers else ""
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise OcrkitError(f"could not reach {url}: {getattr(exc, 'reason', exc)}") from None
+        latency = (time.perf_counter() - started) * 1000.0
+        return InvokeResult(status=status, body=data, content_type=ctype, latency_ms=latency)
+
+    def _identity_token(self, state: StateLike, audience: str) -> str | None:
+        """An identity token for a private function; none with anonymous credentials (emulators)."""
+        gcp = self._session_for_state(state)
+        if gcp.anonymous:
+            return None
+        import google.auth.transport.requests
+        from google.oauth2 import id_token
+
+        with gcp_errors("get an identity token to call the private function"):
+            return id_token.fetch_id_token(google.auth.transport.requests.Request(), audience)
+
+    # -- teardown -----------------------------------------------------------------------------------
+
+    def teardown(self, name: str, state: StateLike | None, events: Events) -> TeardownReport:
+        gcp = self._session_for_state(state)
+        names = Names(name, gcp.project, gcp.region)
+        remover = Remover(gcp, names, self.options)
+        with gcp_errors("find the deployment's resources"):
+            found = remover.discover()
+        known = list(state.resources.items()) if state is not None else []
+        merged: dict[tuple[str, str], tuple[str, ResourceRecord]] = {}
+        for key, rec in known + found:
+            merged.setdefault((rec.kind, rec.id), (key, rec))
+        deleted: list[str] = []
+        for _, rec in sort_for_deletion(list(merged.values())):
+            label = f"{rec.kind} {rec.id}"
+            if rec.kind.startswith("iam:"):
+                remover.delete(rec, events)  # a note: recorded, never made by ocrkit
+            else:
+                events.step(f"Deleting {label}")
+                with gcp_errors(f"delete {label}"):
+                    remover.delete(rec, events)
+                deleted.append(label)
+            if state is not None:
+                for k in [k for k, r in state.resources.items() if (r.kind, r.id) == (rec.kind, rec.id)]:
+                    state.resources.pop(k, None)
+                state.save()
+        for note in remover.notes:
+            events.info(note)
+        with gcp_errors("check that nothing is left"):
+            remaining = [f"{rec.kind} {rec.id}" for _, rec in remover.discover()]
+        if state is not None and not remaining:
+            state.outputs.clear()
+            remove = getattr(state, "remove_file", None)
+            if callable(remove):
+                remove()
+        return TeardownReport(deleted=deleted, remaining=remaining)

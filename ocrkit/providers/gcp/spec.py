@@ -1,0 +1,206 @@
+"""The GCP deploy config (`configs/deploy/gcp.yaml`): Cloud Storage + Vertex AI endpoint + Cloud Function.
+
+`load_gcp_spec` validates the file, applies command-line overrides (`--project`, `--region`, `--name`,
+`--weights`, `--public`), then checks what pydantic cannot see, before anything is created:
+
+- sizes: an image must fit every hop. The Cloud Function (2nd gen) accepts 32 MiB per HTTP request; a
+  Vertex AI online prediction request is at most 1.5 MB of JSON, and the image travels in it base64-encoded
+  (x4/3) inside `{"instances": [{"b64": "..."}]}`, so one image can be at most about 1.1 MiB raw;
+- timeouts: the function's timeout must be longer than the time it waits for the endpoint, which Vertex
+  itself caps (online prediction answers within 600 s; ocrkit keeps the gateway's deadline at 60 s or less).
+
+Every problem is a ConfigError that names the file and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ocrkit.deploy.hops import Hop, Timeout, fmt_bytes, tightest, timeout_problem
+from ocrkit.deploy.spec import DeploySpecBase, LoadedSpec, load_spec
+from ocrkit.errors import ConfigError
+from ocrkit.gateway.limits import MiB
+
+# Platform limits (Google Cloud documentation; hard limits, not quotas).
+FUNCTION_MAX_REQUEST = 32 * MiB  # Cloud Functions 2nd gen (Cloud Run) HTTP request size
+FUNCTION_MAX_TIMEOUT_S = 3600  # 2nd gen HTTP functions
+VERTEX_MAX_REQUEST = 1572864  # 1.5 MB: Vertex AI online prediction request (JSON) for custom models
+VERTEX_ENVELOPE = 1024  # {"instances": [{"b64": ""}], "parameters": {...}} around the base64 text
+VERTEX_MAX_TIMEOUT_S = 60  # what the gateway waits for :predict at most
+LABEL_KEY = "ocrkit-deployment"
+PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+REGION_RE = re.compile(r"^[a-z]+-[a-z]+\d+$")
+MEMORY_RE = re.compile(r"^\d+(Mi|Gi|M|G)$")
+# The Vertex AI prebuilt PyTorch prediction container (TorchServe inside); see
+# https://cloud.google.com/vertex-ai/docs/predictions/pre-built-containers
+DEFAULT_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/pytorch-gpu.2-4:latest"
+
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class BucketSpec(_Strict):
+    location: str | None = None  # default: the deployment's region
+    kms_key: str | None = None  # CMEK: projects/P/locations/L/keyRings/R/cryptoKeys/K
+    versioning: bool = True
+    noncurrent_version_expiry_days: PositiveInt | None = 30  # old artifact versions are removed
+
+
+class VertexSpec(_Strict):
+    serving: Literal["prebuilt-pytorch"] = (
+        "prebuilt-pytorch"  # TorchServe archive (.mar) in the prebuilt image
+    )
+    image_uri: str = DEFAULT_IMAGE
+    machine_type: str = Field("n1-standard-4", pattern=r"^[a-z0-9]+-[a-z0-9]+-\d+$")
+    accelerator_type: str | None = "NVIDIA_TESLA_T4"  # None: CPU only
+    accelerator_count: PositiveInt = 1
+    min_replicas: PositiveInt = 1
+    max_replicas: PositiveInt = 2
+    predict_timeout_s: PositiveInt = 25  # what the function waits for :predict
+    environment: dict[str, str] = {}  # extra container variables, e.g. {OCRKIT_QUANTIZE: int8}
+
+
+class FunctionSpec(_Strict):
+    runtime: Literal["python311", "python312", "python313"] = "python312"
+    memory: str = "512Mi"
+    timeout_s: Annotated[int, Field(ge=1, le=FUNCTION_MAX_TIMEOUT_S)] = 30
+    max_instances: PositiveInt = 10
+    min_instances: Annotated[int, Field(ge=0)] = 0
+    public: bool = False  # true: anyone with the URL may call it (allUsers get roles/run.invoker)
+    url_input: bool = True  # accept {"url": "https://..."} bodies (the function fetches the image)
+
+    @property
+    def memory_mb(self) -> int:
+        number = int(re.sub(r"\D", "", self.memory))
+        unit = self.memory[len(str(number)) :]
+        factor = {"Mi": 1, "M": 1, "Gi": 1024, "G": 1000}[unit]
+        return number * factor
+
+
+class LimitsSpec(_Strict):
+    max_image_bytes: PositiveInt = 1 * MiB
+    max_batch: Annotated[int, Field(ge=1, le=64)] = 8
+
+
+class UsageSpec(_Strict):
+    """Expected traffic, for the cost shown before deploying (nothing is enforced from it)."""
+
+    requests_per_month: Annotated[int, Field(ge=0)] = 1_000_000
+    avg_duration_ms: Annotated[int, Field(ge=0)] = 400
+    avg_request_kb: Annotated[float, Field(ge=0)] = 90
+    avg_response_kb: Annotated[float, Field(ge=0)] = 1
+
+
+class GcpDeploySpec(DeploySpecBase):
+    path_fields = ("weights",)
+
+    project: str | None = None  # None: --project, GOOGLE_CLOUD_PROJECT, then Application Default Credentials
+    region: str = "us-east4"
+    weights: str | None = None
+    bucket: BucketSpec = BucketSpec()
+    vertex: VertexSpec = VertexSpec()
+    function: FunctionSpec = FunctionSpec()
+    limits: LimitsSpec = LimitsSpec()
+    usage: UsageSpec = UsageSpec()
+
+
+def request_hops() -> list[Hop]:
+    return [
+        Hop("Cloud Function (2nd gen) HTTP request", FUNCTION_MAX_REQUEST),
+        Hop("Vertex AI online prediction (JSON)", VERTEX_MAX_REQUEST, Fraction(4, 3), VERTEX_ENVELOPE),
+    ]
+
+
+def max_image_bytes_allowed() -> int:
+    return tightest(request_hops()).max_raw_bytes
+
+
+def backend_timeout_s(spec: GcpDeploySpec) -> int:
+    """The gateway's deadline in the function: the endpoint's, and always before the function is stopped."""
+    return min(spec.vertex.predict_timeout_s, spec.function.timeout_s - 1)
+
+
+def gateway_environment(spec: GcpDeploySpec, endpoint_name: str) -> dict[str, str]:
+    """The function's environment: the endpoint to call and the gateway limits from the tightest hop."""
+    return {
+        "OCRKIT_VERTEX_ENDPOINT_NAME": endpoint_name,
+        "OCRKIT_GCP_REGION": spec.region,
+        "OCRKIT_MAX_REQUEST_BYTES": str(FUNCTION_MAX_REQUEST),
+        "OCRKIT_MAX_IMAGE_BYTES": str(spec.limits.max_image_bytes),
+        "OCRKIT_MAX_BATCH": str(spec.limits.max_batch),
+        "OCRKIT_BACKEND_TIMEOUT_S": str(backend_timeout_s(spec)),
+        "OCRKIT_URL_INPUT": "true" if spec.function.url_input else "false",
+    }
+
+
+def model_environment(spec: GcpDeploySpec) -> dict[str, str]:
+    env = {
+        "OCRKIT_MAX_IMAGE_BYTES": str(spec.limits.max_image_bytes),
+        "OCRKIT_MAX_BATCH": str(spec.limits.max_batch),
+        "OCRKIT_DEVICE": "cuda" if spec.vertex.accelerator_type else "cpu",
+    }
+    env.update(spec.vertex.environment)
+    return env
+
+
+def check_gcp_spec(spec: GcpDeploySpec, path: Path | str) -> None:
+    """The checks across fields that pydantic cannot make; raises ConfigError naming the field."""
+    vx, fn, lim = spec.vertex, spec.function, spec.limits
+    if spec.project is not None and not PROJECT_RE.match(spec.project):
+        raise ConfigError(path, "project", f"'{spec.project}' is not a Google Cloud project id")
+    if not REGION_RE.match(spec.region):
+        raise ConfigError(path, "region", f"'{spec.region}' is not a Google Cloud region (e.g. us-east4)")
+    hops = request_hops()
+    limit = tightest(hops)
+    if lim.max_image_bytes > limit.max_raw_bytes:
+        raise ConfigError(
+            path,
+            "limits.max_image_bytes",
+            f"{fmt_bytes(lim.max_image_bytes)} does not fit the tightest hop: {limit.describe()}, "
+            f"so an image can be at most {fmt_bytes(limit.max_raw_bytes)}",
+            hint="; ".join(h.describe() for h in hops),
+        )
+    if vx.predict_timeout_s > VERTEX_MAX_TIMEOUT_S:
+        raise ConfigError(
+            path,
+            "vertex.predict_timeout_s",
+            f"{vx.predict_timeout_s} s is over the {VERTEX_MAX_TIMEOUT_S} s that the gateway waits at most",
+        )
+    problem = timeout_problem(
+        [
+            Timeout("function.timeout_s", "Cloud Function", fn.timeout_s),
+            Timeout("vertex.predict_timeout_s", "Vertex AI prediction", vx.predict_timeout_s),
+        ]
+    )
+    if problem:
+        raise ConfigError(path, problem[0], problem[1])
+    if vx.min_replicas > vx.max_replicas:
+        raise ConfigError(
+            path, "vertex.min_replicas", f"{vx.min_replicas} is more than max_replicas ({vx.max_replicas})"
+        )
+    if fn.min_instances > fn.max_instances:
+        raise ConfigError(
+            path,
+            "function.min_instances",
+            f"{fn.min_instances} is more than max_instances ({fn.max_instances})",
+        )
+    if not MEMORY_RE.match(fn.memory):
+        raise ConfigError(path, "function.memory", f"'{fn.memory}' is not a size like 512Mi or 1Gi")
+    if spec.bucket.kms_key and not spec.bucket.kms_key.startswith("projects/"):
+        raise ConfigError(
+            path, "bucket.kms_key", "must be a key name: projects/P/locations/L/keyRings/R/cryptoKeys/K"
+        )
+
+
+def load_gcp_spec(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> LoadedSpec:
+    loaded = load_spec(GcpDeploySpec, "gcp", path, overrides)
+    check_gcp_spec(loaded.spec, loaded.path)
+    return loaded

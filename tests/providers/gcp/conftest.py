@@ -1,0 +1,211 @@
+"""Fixtures for the GCP tests: drongo (Vertex AI + Cloud Functions admin APIs) and gcp-storage-emulator on
+127.0.0.1 with free ports (no Google account, no network), started once per session and stopped by PID;
+the environment that points the client libraries at them (REST base URLs, anonymous credentials); small
+real checkpoints; and a fast GcpProvider whose function-source PUT is recorded (drongo's
+generateUploadUrl answers a storage.googleapis.com URL, which cannot be reached from here).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from ocrkit.deploy.events import RecordingEvents
+from ocrkit.deploy.state import open_state
+from ocrkit.providers.gcp.provider import GcpProvider
+from ocrkit.providers.gcp.resources import Options
+
+BIN = Path(os.sys.executable).parent
+PROJECT = "demo-project"
+REGION = "us-east4"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+def start_server(
+    args: list[str],
+    port: int,
+    health: str,
+    log_dir: Path,
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Server:
+    log = log_dir / f"{Path(args[0]).name}-{port}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=cwd or log_dir, env=env)
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{args[0]} exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{server.url}{health}", timeout=2):
+                return server
+        except urllib.error.HTTPError:
+            return server  # it answers
+        except OSError:
+            if time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError(f"{args[0]} did not start within 30 s") from None
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def drongo(tmp_path_factory) -> Iterator[Server]:
+    port = free_port()
+    server = start_server(
+        [str(BIN / "drongo"), "server", "--host", "127.0.0.1", "--port", str(port)],
+        port,
+        "/drongo/health",
+        tmp_path_factory.mktemp("drongo"),
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs(tmp_path_factory) -> Iterator[Server]:
+    port = free_port()
+    server = start_server(
+        [
+            str(BIN / "gcp-storage-emulator"),
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--in-memory",
+        ],
+        port,
+        "/storage/v1/b?project=x",
+        tmp_path_factory.mktemp("gcs"),
+    )
+    yield server
+    server.stop()
+
+
+def point_at(monkeypatch, drongo_url: str, gcs_url: str, tmp_path: Path) -> None:
+    for var in ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG", "GOOGLE_CLOUD_PROJECT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud"))  # no ADC from a gcloud login
+    # ADC finds nothing at once (a missing key file), so the emulators' anonymous credentials are used
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-credentials.json"))
+    monkeypatch.setenv("OCRKIT_GCP_VERTEX_ENDPOINT", drongo_url)
+    monkeypatch.setenv("OCRKIT_GCP_FUNCTIONS_ENDPOINT", drongo_url)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_url)
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
+    monkeypatch.setenv("OCRKIT_STATE_DIR", str(tmp_path / ".ocrkit" / "state"))
+    monkeypatch.delenv("OCRKIT_WEIGHTS", raising=False)
+
+
+def wipe_buckets() -> None:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    client = storage.Client(project=PROJECT, credentials=AnonymousCredentials())
+    for bucket in client.list_buckets():
+        for blob in list(bucket.list_blobs(versions=True)):
+            blob.delete()
+        bucket.delete()
+
+
+@pytest.fixture
+def gcp(drongo, gcs, monkeypatch, tmp_path) -> tuple[Server, Server]:
+    """The client libraries pointed at freshly reset emulators; state files under tmp_path."""
+    request = urllib.request.Request(f"{drongo.url}/drongo/reset", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+    point_at(monkeypatch, drongo.url, gcs.url, tmp_path)
+    wipe_buckets()
+    monkeypatch.chdir(tmp_path)
+    return drongo, gcs
+
+
+@pytest.fixture(scope="session")
+def weights(tmp_path_factory) -> dict[int, Path]:
+    """Two small random-init checkpoints (resnet18, hidden 64), saved by save_checkpoint."""
+    from tests.gateway.realmodel import write_checkpoint
+
+    folder = tmp_path_factory.mktemp("weights")
+    return {seed: write_checkpoint(folder / f"model-{seed}.pt", seed=seed) for seed in (0, 1)}
+
+
+@pytest.fixture(scope="session")
+def build_dirs(tmp_path_factory) -> dict[int, Path]:
+    root = tmp_path_factory.mktemp("builds")
+    return {seed: root / f"seed-{seed}" for seed in (0, 1)}
+
+
+@dataclass
+class Deployer:
+    """Drives GcpProvider as the CLI does, with recorded events and the function-source uploads."""
+
+    weights: dict[int, Path]
+    build_dirs: dict[int, Path]
+    name: str = "demo"
+    uploads: list[tuple[str, bytes]] = field(default_factory=list)
+    put: Callable[[str, bytes], None] | None = None
+
+    def provider(self, seed: int = 0) -> GcpProvider:
+        options = Options(
+            sleep=lambda s: None,
+            poll_s=0,
+            deploy_timeout_s=30,
+            put_source=self.put or (lambda url, data: self.uploads.append((url, data))),
+        )
+        return GcpProvider(build_dir=self.build_dirs[seed], options=options)
+
+    def spec(self, seed: int = 0, **overrides):
+        return GcpProvider.load_spec(
+            None, {"name": self.name, "weights": str(self.weights[seed]), **overrides}
+        )
+
+    def plan(self, seed: int = 0, **overrides):
+        provider = self.provider(seed)
+        state = open_state(self.name, "gcp")
+        return (
+            provider,
+            provider.plan(self.spec(seed, **overrides), state if state.resources else None),
+            state,
+        )
+
+    def deploy(self, seed: int = 0, **overrides):
+        provider, plan, state = self.plan(seed, **overrides)
+        events = RecordingEvents()
+        provider.apply(self.spec(seed, **overrides), plan, state, events)
+        return plan, state, events
+
+
+@pytest.fixture
+def deployer(gcp, weights, build_dirs) -> Deployer:
+    return Deployer(weights, build_dirs)

@@ -1,0 +1,91 @@
+"""`ocrkit deploy / status / teardown --cloud gcp` through the console entry point, against drongo and the
+storage emulator; the plan's cost, the public/private wording, and the options that only GCP has."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ocrkit.cli import main
+from ocrkit.deploy.state import load_state
+from ocrkit.providers.gcp import resources
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def fake_weights(tmp_path) -> Path:
+    path = tmp_path / "model.pt"
+    path.write_bytes(os.urandom(200_000))  # the control plane only packs and uploads it
+    return path
+
+
+@pytest.fixture
+def no_put(monkeypatch):
+    """drongo's upload URL is storage.googleapis.com: record the PUT instead of sending it."""
+    sent: list[int] = []
+    monkeypatch.setattr(resources, "default_put", lambda url, data: sent.append(len(data)))
+    monkeypatch.setattr(resources.Options, "__init__", _fast_options_init(resources.Options.__init__))
+    return sent
+
+
+def _fast_options_init(original):
+    def init(self, *args, **kwargs):
+        kwargs.setdefault("poll_s", 0)
+        original(self, *args, **kwargs)
+
+    return init
+
+
+@pytest.mark.slow
+def test_deploy_status_teardown_commands(gcp, capsys, fake_weights, no_put, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "220")
+    base = ["--cloud", "gcp", "--name", "demo"]
+    code, out, _ = run(capsys, "deploy", *base, "--weights", str(fake_weights), "--dry-run")
+    assert code == 0, out
+    assert "plan for 'demo'" in out and "8 to create" in out
+    assert "$0.6486/hour" in out and "/month" in out
+    assert "NVIDIA_TESLA_T4" in out and "n1-standard-4" in out
+    assert "the function is private" in out and "Dry run: nothing was changed." in out
+    assert load_state("demo", "gcp") is None
+
+    code, out, _ = run(capsys, "deploy", *base, "--weights", str(fake_weights), "--dry-run", "--public")
+    assert code == 0 and "the function is PUBLIC" in out
+
+    code, out, err = run(capsys, "deploy", *base, "--weights", str(fake_weights), "--yes")
+    assert code == 0, err
+    assert "Deployed 'demo' on gcp." in out
+    assert "curl --location https://us-east4-demo-project.cloudfunctions.net/demo-gateway/predict" in out
+    assert len(no_put) == 1  # the function source, once
+
+    code, out, _ = run(capsys, "deploy", *base, "--weights", str(fake_weights), "--yes")
+    assert code == 0 and "Nothing to change." in out
+
+    code, out, _ = run(capsys, "status", *base, "--format", "json")
+    assert code == 0
+    status = json.loads(out)
+    assert status["healthy"] is True and status["hourly_cost"].startswith("0.6485")
+    rows = {r["resource"]: r["state"] for r in status["resources"]}
+    assert rows["deployed-model"].startswith("n1-standard-4 + NVIDIA_TESLA_T4 x 1, 1-2 replicas")
+
+    code, out, _ = run(capsys, "teardown", *base, "--yes")
+    assert code == 0, out
+    assert "Nothing billable remains" in out
+    assert load_state("demo", "gcp") is None
+
+
+def test_gcp_only_options_are_refused_elsewhere(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "deploy", "--cloud", "aws", "--project", "p-12345", "--dry-run")
+    assert code != 0 and "--project and --public apply to --cloud gcp" in err
