@@ -41,7 +41,6 @@ from ocrkit.providers.gcp.resources import (
     Options,
     Planner,
     Remover,
-    gcloud_commands,
     sort_for_deletion,
 )
 from ocrkit.providers.gcp.session import GcpSession, gcp_errors, is_google_error, make_session, translate
@@ -145,19 +144,15 @@ class GcpProvider:
         warnings: list[str] = []
         if s.function.public:
             warnings.append(
-                "the function is PUBLIC: anyone with the URL can call it and you pay for every call "
-                f"(at most {s.function.max_instances} instances run at once)"
+                "the function is PUBLIC: anyone with the URL can call it (allUsers get roles/run.invoker) "
+                f"and you pay for every call (at most {s.function.max_instances} instances run at once)"
             )
         else:
             warnings.append(
                 "the function is private: callers need roles/run.invoker on it and send an identity token "
                 "(ocrkit invoke does this); pass --public to let anyone call it"
             )
-        warnings.append(
-            f"ocrkit does not create the service account {built.names.service_account} or IAM bindings "
-            "(google-cloud-iam is not installed); they are recorded in the state. Make them with: "
-            + " ; ".join(gcloud_commands(built.names, s.function.public))
-        )
+        warnings += planner.warnings
         if why:
             warnings.append(why)
         elif estimate is not None:
@@ -318,10 +313,35 @@ class GcpProvider:
                 0,
             )
         if kind == "iam:service-account":
-            return "recorded (create it yourself; see the plan)", True, 0
+            name = f"projects/{gcp.project}/serviceAccounts/{rec.id}"
+            got = get(lambda: gcp.iam().get_service_account(name=name))
+            if got is None:
+                return "missing", False, 0
+            return ("disabled" if got.disabled else "exists"), not got.disabled, 0
         if kind == "iam:binding":
-            return ("public" if rec.attrs.get("public") else "private") + " (recorded)", True, 0
+            return self._describe_binding(gcp, rec)
         return "recorded", True, 0
+
+    @staticmethod
+    def _describe_binding(gcp: GcpSession, rec: ResourceRecord) -> tuple[str, bool, int]:
+        from ocrkit.providers.gcp import iam
+        from ocrkit.providers.gcp.session import is_not_found
+
+        member, role, resource = rec.attrs.get("member"), rec.attrs.get("role"), rec.attrs.get("resource")
+        if not member:
+            return "private: no public binding (callers need roles/run.invoker)", True, 0
+        client = gcp.endpoint_iam() if role == iam.PREDICT_ROLE else gcp.run_iam()
+        try:
+            found = iam.find_binding(iam.get_policy(client, resource), role, member)
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise
+            found = None
+        if found is None:
+            return f"missing: {member} has no {role} on {resource}", False, 0
+        if role == iam.PREDICT_ROLE:
+            return f"{member}: {role} on the endpoint", True, 0
+        return f"PUBLIC: {member}: {role}", True, 0
 
     # -- invoke -------------------------------------------------------------------------------------
 
@@ -377,10 +397,12 @@ class GcpProvider:
         deleted: list[str] = []
         for _, rec in sort_for_deletion(list(merged.values())):
             label = f"{rec.kind} {rec.id}"
-            if rec.kind.startswith("iam:"):
-                remover.delete(rec, events)  # a note: recorded, never made by ocrkit
+            if rec.kind == "iam:binding" and not rec.attrs.get("member"):
+                pass  # a private function's invoker: ocrkit made no binding
+            elif rec.kind == "iam:service-account" and rec.attrs.get("ours") is False:
+                remover.delete(rec, events)  # a note: not made by ocrkit, left as it is
             else:
-                events.step(f"Deleting {label}")
+                events.step(f"{'Removing' if rec.kind == 'iam:binding' else 'Deleting'} {label}")
                 with gcp_errors(f"delete {label}"):
                     remover.delete(rec, events)
                 deleted.append(label)

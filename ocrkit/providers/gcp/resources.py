@@ -9,13 +9,13 @@ state file (ocrkit.deploy.state); values pass forward through the executor's `Co
     model             vertex:model             the prebuilt PyTorch container + the archive's folder
     endpoint          vertex:endpoint
     deployed-model    vertex:deployed-model    machine type + accelerator, min/max replicas, 100% traffic
-    service-account   iam:service-account      recorded, with its intended bindings (see below)
+    service-account   iam:service-account      <name>-fn@PROJECT.iam.gserviceaccount.com, description-marked
+    predict-binding   iam:binding              roles/aiplatform.user for it on the endpoint (its IAM policy)
     function          functions:function       2nd gen, python312, the gateway; source via generateUploadUrl
-    invoker           iam:binding              who may call the function (recorded, see below)
+    invoker           iam:binding              --public: allUsers get roles/run.invoker; private: no binding
 
-IAM: `google-cloud-iam` is not a dependency of ocrkit, so the service account and the bindings are not made
-by ocrkit: the plan and the state record exactly which account and which bindings are intended, and the
-plan prints the gcloud commands that make them. New weights add a new model and deploy it with 100% of the
+IAM details (the conditioned project binding, the service account's marker) are in ocrkit.providers.gcp.iam.
+New weights add a new model and deploy it with 100% of the
 traffic; the sweeper then undeploys the old deployed model and deletes the old model and archive.
 """
 
@@ -34,6 +34,7 @@ from ocrkit.deploy.artifact import BuiltArchive
 from ocrkit.deploy.plan import Context, Step, StepResult
 from ocrkit.deploy.provider import Events, PlannedCall, ResourceRecord, StateLike
 from ocrkit.errors import OcrkitError
+from ocrkit.providers.gcp import iam
 from ocrkit.providers.gcp.package import MAR_NAME
 from ocrkit.providers.gcp.session import GcpSession, is_not_found
 from ocrkit.providers.gcp.spec import LABEL_KEY, GcpDeploySpec, gateway_environment, model_environment
@@ -42,8 +43,8 @@ ARTIFACT_LABEL = "ocrkit-artifact"
 SOURCE_LABEL = "ocrkit-source"
 RANK = {
     "vertex:deployed-model": 0,
-    "functions:function": 1,
-    "iam:binding": 2,
+    "iam:binding": 1,  # before the function: the invoker binding lives on its Cloud Run service
+    "functions:function": 2,
     "vertex:endpoint": 3,
     "vertex:model": 4,
     "iam:service-account": 5,
@@ -100,45 +101,20 @@ class Names:
         return {LABEL_KEY: self.name}
 
 
+def _get_request(resource: str) -> Any:
+    from google.iam.v1 import iam_policy_pb2
+
+    return iam_policy_pb2.GetIamPolicyRequest(resource=resource)
+
+
 def artifact_object(sha: str) -> str:
     return f"models/{sha[:12]}/{MAR_NAME}"
 
 
-def intended_bindings(names: Names, public: bool, endpoint: str = "<endpoint>") -> list[dict[str, str]]:
-    """The IAM bindings the deployment needs; ocrkit records them, it does not make them."""
-    out = [
-        {
-            "member": f"serviceAccount:{names.service_account}",
-            "role": "roles/aiplatform.user",
-            "resource": f"projects/{names.project}",
-            "condition": f'resource.name == "{endpoint}"',
-            "why": "the function may call predict on this endpoint only",
-        }
-    ]
-    out.append(
-        {
-            "member": "allUsers" if public else "<each caller: user:, group: or serviceAccount:>",
-            "role": "roles/run.invoker",
-            "resource": names.function,
-            "why": "anyone may call the function" if public else "only the callers you grant may call it",
-        }
-    )
-    return out
-
-
-def gcloud_commands(names: Names, public: bool, endpoint: str | None = None) -> list[str]:
-    """The commands that make the service account and the bindings ocrkit records (see intended_bindings)."""
-    account = names.service_account.split("@")[0]
-    endpoint = endpoint or f"{names.parent}/endpoints/ENDPOINT_ID"
-    member = "allUsers" if public else "user:CALLER@example.com"
-    return [
-        f"gcloud iam service-accounts create {account} --project {names.project}",
-        f"gcloud projects add-iam-policy-binding {names.project} "
-        f"--member serviceAccount:{names.service_account} --role roles/aiplatform.user "
-        f"--condition 'expression=resource.name == \"{endpoint}\",title=ocrkit-{names.name}-predict'",
-        f"gcloud functions add-invoker-policy-binding {names.function_id} --region {names.region} "
-        f"--project {names.project} --member {member}",
-    ]
+def service_name(names: Names, function: Any | None = None) -> str:
+    """The Cloud Run service behind the function (2nd gen): the one it names, else the function's id."""
+    named = getattr(getattr(function, "service_config", None), "service", "") if function is not None else ""
+    return named or f"{names.parent}/services/{names.function_id}"
 
 
 @dataclass(frozen=True)
@@ -262,6 +238,7 @@ class Planner:
             self.endpoint(),
             self.deployed_model(),
             self.service_account(),
+            self.predict_binding(),
             self.function(),
             self.invoker(),
         ]
@@ -552,55 +529,156 @@ class Planner:
 
         return Step(PlannedCall("deployed-model", "vertex:deployed-model", action, summary, want), run)
 
-    # -- IAM (recorded) -----------------------------------------------------------------------------
+    # -- IAM ----------------------------------------------------------------------------------------
+
+    def _account_name(self) -> str:
+        return f"projects/{self.names.project}/serviceAccounts/{self.names.service_account}"
 
     def service_account(self) -> Step:
         email = self.names.service_account
         self.wanted["service-account"] = email
-        public = self.d.spec.function.public
-        bindings = intended_bindings(self.names, public)
-        summary = (
-            f"{email}: may only call predict on the endpoint (roles/aiplatform.user, conditioned on it); "
-            "recorded, not created by ocrkit (google-cloud-iam is not installed): create it first"
-        )
-        rec = self._rec("service-account")
-        action = "noop" if rec is not None and rec.id == email else "create"
+        summary = f"{email}: the function runs as it; it may only call predict on the endpoint"
+        existing = None
+        try:
+            existing = self.gcp.iam().get_service_account(name=self._account_name())
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise
+        if existing is not None:
+            attrs = {"unique_id": existing.unique_id, "ours": iam.is_ours(existing, self.names.name, email)}
+            if not attrs["ours"]:
+                self.warnings.append(
+                    f"the service account {email} exists and was not made by ocrkit for {self.names.name}: "
+                    "the function will run as it, and teardown will leave it"
+                )
+            record = ResourceRecord("iam:service-account", email, attrs)
+            return Step(
+                PlannedCall("service-account", "iam:service-account", "noop", summary),
+                lambda ctx: StepResult(record=record, outputs={"service_account": email}),
+            )
+        account_id = email.split("@")[0]
+        display = f"ocrkit {self.names.name} gateway"[:100]
+        description = iam.account_description(self.names.name)
 
         def run(ctx: Context) -> StepResult:
-            endpoint = ctx.get("endpoint")
-            commands = gcloud_commands(self.names, public, endpoint)
-            if action == "create":
-                ctx.events.info("make the service account and its bindings with: " + " ; ".join(commands))
-            attrs = {
-                "created_by_ocrkit": False,
-                "bindings": intended_bindings(self.names, public, endpoint),
-                "commands": commands,
-            }
-            return StepResult(record=ResourceRecord("iam:service-account", email, attrs))
+            from google.cloud import iam_admin_v1
+
+            request = iam_admin_v1.CreateServiceAccountRequest(
+                name=f"projects/{self.names.project}",
+                account_id=account_id,
+                service_account=iam_admin_v1.ServiceAccount(display_name=display, description=description),
+            )
+            made = self.gcp.iam().create_service_account(request=request)
+            attrs = {"unique_id": made.unique_id, "ours": True}
+            return StepResult(
+                record=ResourceRecord("iam:service-account", made.email or email, attrs),
+                outputs={"service_account": made.email or email},
+            )
 
         return Step(
-            PlannedCall("service-account", "iam:service-account", action, summary, {"bindings": bindings}),
+            PlannedCall(
+                "service-account",
+                "iam:service-account",
+                "create",
+                summary,
+                {"account_id": account_id, "display_name": display, "description": description},
+            ),
             run,
+        )
+
+    def _predict_record(self, endpoint: str) -> ResourceRecord:
+        return ResourceRecord(
+            "iam:binding",
+            f"{endpoint}#{iam.PREDICT_ROLE}",
+            {
+                "resource": endpoint,
+                "role": iam.PREDICT_ROLE,
+                "member": f"serviceAccount:{self.names.service_account}",
+            },
+        )
+
+    def predict_binding(self) -> Step:
+        member = f"serviceAccount:{self.names.service_account}"
+        self.wanted["predict-binding"] = None
+        summary = f"{member}: {iam.PREDICT_ROLE} on the endpoint only (its IAM policy, not the project's)"
+        endpoint = getattr(self, "_endpoint", None)
+        action = "create"
+        if endpoint is not None:
+            policy = iam.get_policy(self.gcp.endpoint_iam(), endpoint.name)
+            if iam.find_binding(policy, iam.PREDICT_ROLE, member) is not None:
+                record = self._predict_record(endpoint.name)
+                return Step(
+                    PlannedCall("predict-binding", "iam:binding", "noop", summary),
+                    lambda ctx: StepResult(record=record),
+                )
+
+        def run(ctx: Context) -> StepResult:
+            endpoint_name = ctx.get("endpoint")
+            iam.grant(self.gcp.endpoint_iam(), endpoint_name, iam.PREDICT_ROLE, member)
+            return StepResult(record=self._predict_record(endpoint_name))
+
+        want = {"member": member, "role": iam.PREDICT_ROLE, "resource": "the endpoint"}
+        return Step(PlannedCall("predict-binding", "iam:binding", action, summary, want), run)
+
+    def _invoker_record(self, service: str, public: bool) -> ResourceRecord:
+        return ResourceRecord(
+            "iam:binding",
+            f"{service}#{iam.INVOKER_ROLE}",
+            {
+                "resource": service,
+                "role": iam.INVOKER_ROLE,
+                "member": iam.PUBLIC_MEMBER if public else None,
+                "public": public,
+            },
         )
 
     def invoker(self) -> Step:
         public = self.d.spec.function.public
-        member = "allUsers" if public else "authenticated callers you grant"
-        rid = f"{self.names.function}#roles/run.invoker#{'allUsers' if public else 'private'}"
-        self.wanted["invoker"] = rid
+        self.wanted["invoker"] = None
         summary = (
-            "PUBLIC: anyone with the URL can call the function (allUsers: roles/run.invoker)"
+            f"PUBLIC: anyone with the URL can call the function ({iam.PUBLIC_MEMBER}: {iam.INVOKER_ROLE} "
+            "on its Cloud Run service)"
             if public
-            else "private: callers need roles/run.invoker and an identity token"
-        ) + "; recorded, the binding is made by the gcloud command in the notes"
-        rec = self._rec("invoker")
-        action = "noop" if rec is not None and rec.id == rid else ("update" if rec is not None else "create")
-        record = ResourceRecord(
-            "iam:binding", rid, {"member": member, "public": public, "applied_by_ocrkit": False}
+            else f"private: no public binding; callers need {iam.INVOKER_ROLE} on it and an identity token"
         )
-        return Step(
-            PlannedCall("invoker", "iam:binding", action, summary), lambda ctx: StepResult(record=record)
-        )
+        existing = getattr(self, "_function", None)
+        action = "create"
+        if existing is None and not public:  # a new private function: nothing to grant or remove
+
+            def private(ctx: Context) -> StepResult:
+                service = ctx.values.get("service") or service_name(self.names)
+                return StepResult(record=self._invoker_record(service, False))
+
+            return Step(PlannedCall("invoker", "iam:binding", "noop", summary), private)
+        if existing is not None:
+            service = service_name(self.names, existing)
+            try:
+                policy = self.gcp.run_iam().get_iam_policy(request=_get_request(service))
+                is_public = iam.find_binding(policy, iam.INVOKER_ROLE, iam.PUBLIC_MEMBER) is not None
+            except Exception as exc:
+                if not is_not_found(exc):
+                    raise
+                is_public = False
+            if is_public == public:
+                record = self._invoker_record(service, public)
+                return Step(
+                    PlannedCall("invoker", "iam:binding", "noop", summary),
+                    lambda ctx: StepResult(record=record),
+                )
+            action = "create" if public else "delete"
+            if not public:
+                summary = f"remove the public binding ({iam.PUBLIC_MEMBER}: {iam.INVOKER_ROLE}); " + summary
+
+        def run(ctx: Context) -> StepResult:
+            service = ctx.values.get("service") or service_name(self.names)
+            client = self.gcp.run_iam()
+            if public:
+                iam.grant(client, service, iam.INVOKER_ROLE, iam.PUBLIC_MEMBER)
+            else:
+                iam.revoke(client, service, iam.INVOKER_ROLE, iam.PUBLIC_MEMBER)
+            return StepResult(record=self._invoker_record(service, public))
+
+        return Step(PlannedCall("invoker", "iam:binding", action, summary), run)
 
     # -- function -----------------------------------------------------------------------------------
 
@@ -643,6 +721,7 @@ class Planner:
         except Exception as exc:
             if not is_not_found(exc):
                 raise
+        self._function = existing
         rec = self._rec("function")
         endpoint_now = (getattr(self, "_endpoint", None) or None) and self._endpoint.name
         if existing is not None and rec is not None and endpoint_now:
@@ -653,7 +732,12 @@ class Planner:
                 return Step(
                     PlannedCall("function", "functions:function", "noop", summary),
                     lambda ctx: StepResult(
-                        record=record, outputs={"url": url, "invoke_url": f"{url}/predict"}
+                        record=record,
+                        outputs={
+                            "url": url,
+                            "invoke_url": f"{url}/predict",
+                            "service": service_name(self.names, existing),
+                        },
                     ),
                 )
         action = "update" if existing is not None else "create"
@@ -688,7 +772,12 @@ class Planner:
             }
             return StepResult(
                 record=ResourceRecord("functions:function", result.name, attrs),
-                outputs={"url": url, "invoke_url": f"{url}/predict", "public": fn.public},
+                outputs={
+                    "url": url,
+                    "invoke_url": f"{url}/predict",
+                    "public": fn.public,
+                    "service": service_name(self.names, result),
+                },
             )
 
         return Step(PlannedCall("function", "functions:function", action, summary), run)
@@ -748,10 +837,21 @@ class Remover:
             for blob in list(bucket.list_blobs(versions=True)):
                 blob.delete()
             bucket.delete()
-        elif kind in ("iam:service-account", "iam:binding"):
-            self.notes.append(
-                f"{kind} {rec.id} was recorded, not made, by ocrkit: remove it yourself if you created it"
-            )
+        elif kind == "iam:service-account":
+            if rec.attrs.get("ours") is False:
+                self.notes.append(f"the service account {rec.id} was not made by ocrkit: it is left as it is")
+                return
+            name = f"projects/{self.names.project}/serviceAccounts/{rec.id}"
+            self.gcp.iam().delete_service_account(name=name)
+        elif kind == "iam:binding":
+            member, role = rec.attrs.get("member"), rec.attrs.get("role")
+            resource = rec.attrs.get("resource")
+            if not member or not role or not resource:
+                return  # a private function's invoker: no binding was made
+            if role == iam.PREDICT_ROLE:
+                iam.revoke(self.gcp.endpoint_iam(), resource, role, member)
+            elif role == iam.INVOKER_ROLE:
+                iam.revoke(self.gcp.run_iam(), resource, role, member)
 
     def discover(self) -> list[tuple[str, ResourceRecord]]:
         """Everything labelled ocrkit-deployment=<name> that still exists (billable or not)."""
@@ -778,6 +878,28 @@ class Remover:
         for bucket in self.gcp.storage().list_buckets():
             if dict(bucket.labels or {}).get(LABEL_KEY) == n.name:
                 found.append(("bucket", ResourceRecord("gcs:bucket", bucket.name)))
+        found += self._discover_iam()
+        return found
+
+    def _discover_iam(self) -> list[tuple[str, ResourceRecord]]:
+        """The service account (its address + the description's marker) and its binding on the endpoint."""
+        n = self.names
+        found: list[tuple[str, ResourceRecord]] = []
+        accounts = self.gcp.iam().list_service_accounts(request={"name": f"projects/{n.project}"})
+        for account in accounts:
+            if iam.is_ours(account, n.name, n.service_account):
+                attrs = {"unique_id": account.unique_id, "ours": True}
+                found.append(("service-account", ResourceRecord("iam:service-account", account.email, attrs)))
+        member = f"serviceAccount:{n.service_account}"
+        request = {"parent": n.parent, "filter": f'labels.{LABEL_KEY}="{n.name}"'}
+        for endpoint in self.gcp.endpoints().list_endpoints(request=request):
+            if not _labelled(endpoint, n.name):
+                continue
+            policy = iam.get_policy(self.gcp.endpoint_iam(), endpoint.name)
+            if iam.find_binding(policy, iam.PREDICT_ROLE, member) is not None:
+                attrs = {"resource": endpoint.name, "role": iam.PREDICT_ROLE, "member": member}
+                rid = f"{endpoint.name}#{iam.PREDICT_ROLE}"
+                found.append(("predict-binding", ResourceRecord("iam:binding", rid, attrs)))
         return found
 
 

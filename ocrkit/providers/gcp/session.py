@@ -1,12 +1,19 @@
 """Google Cloud clients for the deploy: credentials, project, endpoints and error translation.
 
 - Credentials: Application Default Credentials (`google.auth.default()`). When an API endpoint override
-  is set (`OCRKIT_GCP_VERTEX_ENDPOINT`, `OCRKIT_GCP_FUNCTIONS_ENDPOINT`, `STORAGE_EMULATOR_HOST`) and no
+  is set (`OCRKIT_GCP_VERTEX_ENDPOINT`, `OCRKIT_GCP_FUNCTIONS_ENDPOINT`, `OCRKIT_GCP_IAM_ENDPOINT`,
+  `OCRKIT_GCP_RUN_ENDPOINT`, `STORAGE_EMULATOR_HOST`) and no
   credentials are found, `AnonymousCredentials()` are used: the local emulators need none.
 - Project: `--project`, then the config's `project:`, then `GOOGLE_CLOUD_PROJECT`, then the one ADC names.
 - Vertex AI and Cloud Functions go through the GAPIC clients (`aiplatform_v1`, `functions_v2`) over REST;
   the overrides are REST base URLs (`http://127.0.0.1:8765`). Cloud Storage honours
   `STORAGE_EMULATOR_HOST` by itself.
+- IAM Admin (`iam_admin_v1.IAMClient`, service accounts) ships a gRPC transport only: its override is a
+  `host:port` served without TLS (an emulator), e.g. `127.0.0.1:9123`.
+- The endpoint's own IAM policy goes through `aiplatform_v1beta1.EndpointServiceClient` over REST (Vertex
+  AI serves getIamPolicy/setIamPolicy on endpoints in v1beta1 only; same override as Vertex AI); the Cloud
+  Run service behind the function is reached with `RunIamClient` (getIamPolicy / setIamPolicy over REST,
+  the only two Cloud Run calls ocrkit makes, so google-cloud-run is not needed).
 - Google API errors become one-sentence `OcrkitError`s (`gcp_errors`).
 """
 
@@ -24,7 +31,15 @@ VERTEX_ENDPOINT_ENV = "OCRKIT_GCP_VERTEX_ENDPOINT"
 FUNCTIONS_ENDPOINT_ENV = "OCRKIT_GCP_FUNCTIONS_ENDPOINT"
 STORAGE_EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 PROJECT_ENV = "GOOGLE_CLOUD_PROJECT"
-OVERRIDES = (VERTEX_ENDPOINT_ENV, FUNCTIONS_ENDPOINT_ENV, STORAGE_EMULATOR_ENV)
+IAM_ENDPOINT_ENV = "OCRKIT_GCP_IAM_ENDPOINT"
+RUN_ENDPOINT_ENV = "OCRKIT_GCP_RUN_ENDPOINT"
+OVERRIDES = (
+    VERTEX_ENDPOINT_ENV,
+    FUNCTIONS_ENDPOINT_ENV,
+    IAM_ENDPOINT_ENV,
+    RUN_ENDPOINT_ENV,
+    STORAGE_EMULATOR_ENV,
+)
 
 
 def overrides_set() -> bool:
@@ -112,12 +127,94 @@ class GcpSession:
             "cloudfunctions.googleapis.com",
         )
 
+    def iam(self) -> Any:
+        """IAM Admin (service accounts). gRPC only; an override is an emulator's host:port without TLS."""
+        if "iam" not in self._clients:
+            try:
+                from google.cloud import iam_admin_v1
+            except ImportError:
+                raise OcrkitError(
+                    "the Google Cloud IAM client is not installed (needed to make the function's "
+                    "service account)",
+                    hint="pip install google-cloud-iam",
+                ) from None
+
+            override = (os.environ.get(IAM_ENDPOINT_ENV) or "").strip()
+            if override:
+                import grpc
+                from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
+
+                target = override.split("://", 1)[-1].rstrip("/")
+                transport = IAMGrpcTransport(channel=grpc.insecure_channel(target))
+                self._clients["iam"] = iam_admin_v1.IAMClient(transport=transport)
+            else:
+                self._clients["iam"] = iam_admin_v1.IAMClient(credentials=self.credentials)
+        return self._clients["iam"]
+
+    def endpoint_iam(self) -> Any:
+        """The IAM policy of Vertex AI endpoints (v1beta1: v1 has no IAM methods on endpoints)."""
+        from google.cloud import aiplatform_v1beta1
+
+        host = f"{self.region}-aiplatform.googleapis.com"
+        return self._gapic(
+            "endpoint_iam", aiplatform_v1beta1.EndpointServiceClient, VERTEX_ENDPOINT_ENV, host
+        )
+
+    def run_iam(self) -> Any:
+        """The IAM policy of Cloud Run services (the function's underlying service)."""
+        if "run_iam" not in self._clients:
+            override = (os.environ.get(RUN_ENDPOINT_ENV) or "").strip().rstrip("/")
+            self._clients["run_iam"] = RunIamClient(
+                override or "https://run.googleapis.com", self.credentials
+            )
+        return self._clients["run_iam"]
+
     def storage(self) -> Any:
         if "storage" not in self._clients:
             from google.cloud import storage
 
             self._clients["storage"] = storage.Client(project=self.project, credentials=self.credentials)
         return self._clients["storage"]
+
+
+class RunIamClient:
+    """`getIamPolicy` / `setIamPolicy` of Cloud Run v2 services over REST, with the GAPIC call shape
+    (`request=` a `google.iam.v1` Get/SetIamPolicyRequest; answers a Policy)."""
+
+    def __init__(self, base_url: str, credentials: Any) -> None:
+        self.base_url = base_url
+        self.credentials = credentials
+        self._session: Any = None
+
+    def _call(self, resource: str, verb: str, body: dict[str, Any] | None) -> Any:
+        from google.api_core import exceptions as gx
+        from google.auth.transport.requests import AuthorizedSession
+        from google.iam.v1 import policy_pb2
+        from google.protobuf import json_format
+
+        if self._session is None:
+            self._session = AuthorizedSession(self.credentials)
+        url = f"{self.base_url}/v2/{resource}:{verb}"
+        if body is None:  # getIamPolicy is a GET in Cloud Run v2
+            response = self._session.get(url, timeout=60)
+        else:
+            response = self._session.post(url, json=body, timeout=60)
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("error", {}).get("message") or response.text
+            except ValueError:
+                message = response.text
+            raise gx.from_http_status(response.status_code, f"{verb} {resource}: {message}")
+        return json_format.ParseDict(response.json(), policy_pb2.Policy(), ignore_unknown_fields=True)
+
+    def get_iam_policy(self, request: Any) -> Any:
+        return self._call(request.resource, "getIamPolicy", None)
+
+    def set_iam_policy(self, request: Any) -> Any:
+        from google.protobuf import json_format
+
+        policy = json_format.MessageToDict(request.policy)
+        return self._call(request.resource, "setIamPolicy", {"policy": policy})
 
 
 def make_session(project: str | None, region: str) -> GcpSession:

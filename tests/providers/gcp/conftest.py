@@ -1,8 +1,14 @@
 """Fixtures for the GCP tests: drongo (Vertex AI + Cloud Functions admin APIs) and gcp-storage-emulator on
 127.0.0.1 with free ports (no Google account, no network), started once per session and stopped by PID;
-the environment that points the client libraries at them (REST base URLs, anonymous credentials); small
-real checkpoints; and a fast GcpProvider whose function-source PUT is recorded (drongo's
-generateUploadUrl answers a storage.googleapis.com URL, which cannot be reached from here).
+drongo's IAM Admin emulator (service accounts; a gRPC server, which `drongo server` does not expose, so
+it runs in the test process on a free localhost port); the environment that points the client libraries
+at them (REST base URLs, the IAM host:port, anonymous credentials); small real checkpoints; and a fast
+GcpProvider whose function-source PUT is recorded (drongo's generateUploadUrl answers a
+storage.googleapis.com URL, which cannot be reached from here).
+
+IAM policies (the Vertex AI endpoint's, the Cloud Run service's) are served by no emulator here: drongo
+routes no getIamPolicy/setIamPolicy. `FakePolicies` stands in at the client-library boundary (the GAPIC
+call shape, google.iam.v1 messages, etags and the version-3 rule for conditions), for both.
 """
 
 from __future__ import annotations
@@ -94,6 +100,75 @@ def drongo(tmp_path_factory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
+def iam_emulator() -> str:
+    """drongo's IAM Admin gRPC emulator, in this process; its localhost:port."""
+    from drongo.services.iam import IAMEmulator, iam_backends
+
+    emulator = IAMEmulator(iam_backends)
+    emulator.start()
+    if emulator.address is None:  # pragma: no cover - grpcio / google-cloud-iam missing
+        pytest.skip("drongo's IAM emulator needs grpcio and google-cloud-iam")
+    return emulator.address
+
+
+class FakePolicies:
+    """getIamPolicy / setIamPolicy as Vertex AI and Cloud Run answer them, kept in memory."""
+
+    def __init__(self) -> None:
+        from google.iam.v1 import policy_pb2
+
+        self.policies: dict[str, policy_pb2.Policy] = {}
+        self.writes: list[str] = []
+
+    def _current(self, resource: str):
+        from google.iam.v1 import policy_pb2
+
+        return self.policies.get(resource) or policy_pb2.Policy(version=1, etag=b"0")
+
+    def get_iam_policy(self, request):
+        from google.iam.v1 import policy_pb2
+
+        out = policy_pb2.Policy()
+        out.CopyFrom(self._current(request.resource))
+        return out
+
+    def set_iam_policy(self, request):
+        from google.api_core import exceptions as gx
+        from google.iam.v1 import policy_pb2
+
+        current = self._current(request.resource)
+        if request.policy.etag and request.policy.etag != current.etag:
+            raise gx.Aborted("There were concurrent policy changes")
+        if any(b.HasField("condition") for b in request.policy.bindings) and request.policy.version != 3:
+            raise gx.InvalidArgument("a policy with conditions must be version 3")
+        stored = policy_pb2.Policy()
+        stored.CopyFrom(request.policy)
+        stored.etag = str(int(current.etag or b"0") + 1).encode()
+        self.policies[request.resource] = stored
+        self.writes.append(request.resource)
+        out = policy_pb2.Policy()
+        out.CopyFrom(stored)
+        return out
+
+    def bindings(self, resource: str) -> list[tuple[str, list[str], str]]:
+        """(role, members, condition expression or '') for each binding on `resource`."""
+        policy = self.policies.get(resource)
+        return [
+            (b.role, list(b.members), b.condition.expression) for b in (policy.bindings if policy else [])
+        ]
+
+
+@pytest.fixture
+def policies(monkeypatch) -> FakePolicies:
+    from ocrkit.providers.gcp.session import GcpSession
+
+    fake = FakePolicies()
+    monkeypatch.setattr(GcpSession, "endpoint_iam", lambda self: fake)
+    monkeypatch.setattr(GcpSession, "run_iam", lambda self: fake)
+    return fake
+
+
+@pytest.fixture(scope="session")
 def gcs(tmp_path_factory) -> Iterator[Server]:
     port = free_port()
     server = start_server(
@@ -114,7 +189,7 @@ def gcs(tmp_path_factory) -> Iterator[Server]:
     server.stop()
 
 
-def point_at(monkeypatch, drongo_url: str, gcs_url: str, tmp_path: Path) -> None:
+def point_at(monkeypatch, drongo_url: str, gcs_url: str, tmp_path: Path, iam_address: str = "") -> None:
     for var in ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG", "GOOGLE_CLOUD_PROJECT"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud"))  # no ADC from a gcloud login
@@ -122,6 +197,8 @@ def point_at(monkeypatch, drongo_url: str, gcs_url: str, tmp_path: Path) -> None
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-credentials.json"))
     monkeypatch.setenv("OCRKIT_GCP_VERTEX_ENDPOINT", drongo_url)
     monkeypatch.setenv("OCRKIT_GCP_FUNCTIONS_ENDPOINT", drongo_url)
+    if iam_address:
+        monkeypatch.setenv("OCRKIT_GCP_IAM_ENDPOINT", iam_address)
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_url)
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", PROJECT)
     monkeypatch.setenv("OCRKIT_STATE_DIR", str(tmp_path / ".ocrkit" / "state"))
@@ -140,12 +217,15 @@ def wipe_buckets() -> None:
 
 
 @pytest.fixture
-def gcp(drongo, gcs, monkeypatch, tmp_path) -> tuple[Server, Server]:
+def gcp(drongo, gcs, iam_emulator, policies, monkeypatch, tmp_path) -> tuple[Server, Server]:
     """The client libraries pointed at freshly reset emulators; state files under tmp_path."""
+    from drongo.services.iam import iam_backends
+
     request = urllib.request.Request(f"{drongo.url}/drongo/reset", data=b"", method="POST")
     with urllib.request.urlopen(request, timeout=10):
         pass
-    point_at(monkeypatch, drongo.url, gcs.url, tmp_path)
+    iam_backends.reset()
+    point_at(monkeypatch, drongo.url, gcs.url, tmp_path, iam_emulator)
     wipe_buckets()
     monkeypatch.chdir(tmp_path)
     return drongo, gcs

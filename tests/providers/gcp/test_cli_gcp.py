@@ -58,6 +58,7 @@ def test_deploy_status_teardown_commands(gcp, capsys, fake_weights, no_put, monk
     assert "$0.6486/hour" in out and "/month" in out
     assert "NVIDIA_TESLA_T4" in out and "n1-standard-4" in out
     assert "the function is private" in out and "Dry run: nothing was changed." in out
+    assert "demo-fn@demo-project.iam.gserviceaccount.com" in out and "gcloud" not in out
     assert load_state("demo", "gcp") is None
 
     code, out, _ = run(capsys, "deploy", *base, "--weights", str(fake_weights), "--dry-run", "--public")
@@ -78,6 +79,9 @@ def test_deploy_status_teardown_commands(gcp, capsys, fake_weights, no_put, monk
     assert status["healthy"] is True and status["hourly_cost"].startswith("0.6485")
     rows = {r["resource"]: r["state"] for r in status["resources"]}
     assert rows["deployed-model"].startswith("n1-standard-4 + NVIDIA_TESLA_T4 x 1, 1-2 replicas")
+    assert rows["service-account"] == "exists"
+    assert rows["predict-binding"].endswith("roles/aiplatform.user on the endpoint")
+    assert rows["invoker"].startswith("private: no public binding")
 
     code, out, _ = run(capsys, "teardown", *base, "--yes")
     assert code == 0, out

@@ -1,11 +1,12 @@
 """Deploy -> resources exist with the right settings -> deploy again is a no-op -> new weights -> new model
 deployed, old one undeployed -> teardown -> nothing left. Against drongo (Vertex AI models, endpoints,
-deployModel/undeployModel; Cloud Functions v2) and gcp-storage-emulator, through the real client libraries
-over REST with anonymous credentials.
+deployModel/undeployModel; Cloud Functions v2; IAM Admin service accounts, over gRPC) and
+gcp-storage-emulator, through the real client libraries over REST with anonymous credentials.
 
 What drongo cannot show, tested at the client-library boundary instead: the PUT of the function source to
-the generateUploadUrl answer (a storage.googleapis.com URL; recorded and checked byte for byte); IAM (the
-service account and the bindings are recorded in the plan and the state; ocrkit does not make them).
+the generateUploadUrl answer (a storage.googleapis.com URL; recorded and checked byte for byte); IAM
+policies (the predict binding on the Vertex AI endpoint, the public invoker binding on the Cloud Run service):
+drongo routes no getIamPolicy/setIamPolicy, so conftest.FakePolicies answers them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import zipfile
 
 import pytest
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import aiplatform_v1, functions_v2, storage
+from google.cloud import aiplatform_v1, functions_v2, iam_admin_v1, storage
 
 from ocrkit.deploy.events import RecordingEvents
 from ocrkit.deploy.state import load_state
@@ -37,12 +38,40 @@ def clients(drongo_url: str):
     )
 
 
-def test_deploy_redeploy_new_weights_teardown(deployer, gcp):
+SA = f"demo-fn@{PROJECT}.iam.gserviceaccount.com"
+SERVICE = f"{PARENT}/services/demo-gateway"
+
+
+def iam_client(address: str):
+    import grpc
+    from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
+
+    return iam_admin_v1.IAMClient(transport=IAMGrpcTransport(channel=grpc.insecure_channel(address)))
+
+
+def accounts(address: str) -> list[str]:
+    return [a.email for a in iam_client(address).list_service_accounts(name=f"projects/{PROJECT}")]
+
+
+def test_deploy_redeploy_new_weights_teardown(deployer, gcp, iam_emulator, policies):
     drongo, _ = gcp
     models, endpoints, functions, gcs = clients(drongo.url)
 
     plan, state, events = deployer.deploy(0)
-    assert [c.action for c in plan.calls] == ["create"] * 8
+    actions = {c.resource: c.action for c in plan.calls}
+    assert list(actions) == [
+        "bucket",
+        "artifact",
+        "model",
+        "endpoint",
+        "deployed-model",
+        "service-account",
+        "predict-binding",
+        "function",
+        "invoker",
+    ]
+    assert [a for r, a in actions.items() if r != "invoker"] == ["create"] * 8
+    assert actions["invoker"] == "noop"  # private: no binding is made
     assert plan.hourly_cost is not None and plan.hourly_cost > 0
     assert any("private" in w for w in plan.warnings)
 
@@ -98,22 +127,27 @@ def test_deploy_redeploy_new_weights_teardown(deployer, gcp):
     assert "main.py" in names and "ocrkit/providers/gcp/vertex_backend.py" in names
     assert not any("core_model" in n for n in names)
 
-    # IAM is recorded with its intended bindings, not made
-    sa = state.resources["service-account"]
-    assert sa.attrs["created_by_ocrkit"] is False
-    assert {b["role"] for b in sa.attrs["bindings"]} == {"roles/aiplatform.user", "roles/run.invoker"}
-    assert f'resource.name == "{endpoint.name}"' in sa.attrs["bindings"][0]["condition"]
-    assert any(endpoint.name in c for c in sa.attrs["commands"])
-    assert any("gcloud iam service-accounts create demo-fn" in i for i in events.infos)
+    # IAM: the function's own service account (made in drongo's IAM Admin), marked in its description
+    account = iam_client(iam_emulator).get_service_account(name=f"projects/{PROJECT}/serviceAccounts/{SA}")
+    assert account.description.startswith(f"{LABEL_KEY}=demo:")
+    assert state.resources["service-account"].id == SA
+    # ...which may call predict on this endpoint only: a binding in the endpoint's policy, none on the project
+    assert policies.bindings(endpoint.name) == [("roles/aiplatform.user", [f"serviceAccount:{SA}"], "")]
+    assert policies.writes == [endpoint.name]
+    # private: nobody is granted the invoker role
+    assert policies.bindings(SERVICE) == []
+    assert not any("gcloud" in w for w in plan.warnings)
 
     # the state file on disk says the same
     saved = load_state("demo", "gcp")
     assert saved is not None and set(saved.resources) == set(state.resources)
 
     # deploy again: nothing to do, no upload
+    writes = len(policies.writes)
     _, plan2, _ = deployer.plan(0)
-    assert [c.action for c in plan2.calls] == ["noop"] * 8
+    assert [c.action for c in plan2.calls] == ["noop"] * 9
     assert plan2.changes == []
+    assert len(policies.writes) == writes
 
     # new weights: a new model is deployed with all the traffic, the old one undeployed and deleted
     old_model, old_deployed = state.outputs["model"], state.resources["deployed-model"].id
@@ -136,7 +170,10 @@ def test_deploy_redeploy_new_weights_teardown(deployer, gcp):
     report = provider.teardown("demo", load_state("demo", "gcp"), events)
     assert report.remaining == []
     assert any(d.startswith("vertex:endpoint") for d in report.deleted)
-    assert any("recorded, not made" in i for i in events.infos)
+    assert f"iam:service-account {SA}" in report.deleted
+    assert f"iam:binding {endpoint.name}#roles/aiplatform.user" in report.deleted
+    assert accounts(iam_emulator) == []
+    assert policies.bindings(endpoint.name) == []
     assert list(endpoints.list_endpoints(parent=PARENT)) == []
     assert list(models.list_models(parent=PARENT)) == []
     assert list(functions.list_functions(parent=PARENT)) == []
@@ -144,7 +181,7 @@ def test_deploy_redeploy_new_weights_teardown(deployer, gcp):
     assert load_state("demo", "gcp") is None
 
 
-def test_teardown_from_labels_when_the_state_is_lost(deployer, gcp):
+def test_teardown_from_labels_when_the_state_is_lost(deployer, gcp, iam_emulator, policies):
     drongo, _ = gcp
     models, endpoints, functions, gcs = clients(drongo.url)
     _, state, _ = deployer.deploy(0)
@@ -155,12 +192,62 @@ def test_teardown_from_labels_when_the_state_is_lost(deployer, gcp):
     assert kinds == [
         "functions:function",
         "gcs:bucket",
+        "iam:binding",
+        "iam:service-account",
         "vertex:deployed-model",
         "vertex:endpoint",
         "vertex:model",
     ]
     assert list(endpoints.list_endpoints(parent=PARENT)) == []
     assert list(gcs.list_buckets()) == []
+    assert accounts(iam_emulator) == []
+    assert policies.bindings(state.outputs["endpoint"]) == []
+
+
+def test_public_then_private_then_teardown(deployer, gcp, iam_emulator, policies):
+    """--public grants allUsers roles/run.invoker on the function's Cloud Run service, and says so; going
+    back to private removes it; teardown removes the bindings it made and the service account."""
+    plan, state, _ = deployer.deploy(0, function={"public": True})
+    assert {c.resource: c.action for c in plan.calls}["invoker"] == "create"
+    assert any("PUBLIC" in w and "allUsers" in w for w in plan.warnings)
+    assert policies.bindings(SERVICE) == [("roles/run.invoker", ["allUsers"], "")]
+    assert state.resources["invoker"].attrs["public"] is True
+
+    _, plan2, _ = deployer.plan(0, function={"public": True})
+    assert plan2.changes == []
+
+    plan3, state, _ = deployer.deploy(0)
+    assert {c.resource: c.action for c in plan3.calls}["invoker"] == "delete"
+    assert policies.bindings(SERVICE) == []
+
+    _, state, _ = deployer.deploy(0, function={"public": True})
+    assert policies.bindings(SERVICE) == [("roles/run.invoker", ["allUsers"], "")]
+    report = deployer.provider(0).teardown("demo", load_state("demo", "gcp"), RecordingEvents())
+    assert report.remaining == []
+    assert f"iam:binding {SERVICE}#roles/run.invoker" in report.deleted
+    assert policies.bindings(SERVICE) == []
+    assert accounts(iam_emulator) == []
+
+
+def test_an_existing_account_is_reused_and_a_foreign_one_is_left(deployer, gcp, iam_emulator, policies):
+    """The account is looked up first (idempotent); one that ocrkit did not make is used, warned about,
+    and left in place by teardown."""
+    client = iam_client(iam_emulator)
+    client.create_service_account(
+        request={
+            "name": f"projects/{PROJECT}",
+            "account_id": "demo-fn",
+            "service_account": {"description": "mine"},
+        }
+    )
+    plan, _, _ = deployer.deploy(0)
+    assert {c.resource: c.action for c in plan.calls}["service-account"] == "noop"
+    assert any("not made by ocrkit" in w for w in plan.warnings)
+    events = RecordingEvents()
+    report = deployer.provider(0).teardown("demo", load_state("demo", "gcp"), events)
+    assert report.remaining == []
+    assert accounts(iam_emulator) == [SA]
+    assert any("not made by ocrkit" in i for i in events.infos)
 
 
 def test_a_half_failed_run_resumes(deployer, gcp, monkeypatch):
