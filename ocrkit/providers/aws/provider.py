@@ -9,7 +9,6 @@ the state after each one.
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.error
 import urllib.request
@@ -18,18 +17,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ocrkit.deploy.executor import execute
-from ocrkit.deploy.plan import ExecutablePlan, Step, StepResult, is_retired, sweep
+from ocrkit.deploy.cloud import CloudProvider
+from ocrkit.deploy.plan import ExecutablePlan, is_retired, sweep
 from ocrkit.deploy.provider import (
     Events,
     InvokeResult,
-    PlannedCall,
     ResourceRecord,
     StateLike,
     StatusReport,
     TeardownReport,
 )
-from ocrkit.deploy.spec import LoadedSpec, config_hash
+from ocrkit.deploy.spec import LoadedSpec
 from ocrkit.deploy.state import state_dir
 from ocrkit.errors import OcrkitError
 from ocrkit.providers.aws import package
@@ -41,8 +39,6 @@ from ocrkit.providers.aws.session import AwsSession, aws_errors, make_session, t
 from ocrkit.providers.aws.spec import AwsDeploySpec, load_aws_spec
 from ocrkit.providers.aws.teardown import Remover, sort_for_deletion
 
-WEIGHTS_ENV = "OCRKIT_WEIGHTS"
-
 
 @dataclass
 class Built:
@@ -50,8 +46,10 @@ class Built:
     names: Names
 
 
-class AwsProvider:
+class AwsProvider(CloudProvider):
     cloud: ClassVar[str] = "aws"
+    spec_type = AwsDeploySpec
+    spec_label = "an AWS"
 
     def __init__(
         self,
@@ -92,25 +90,7 @@ class AwsProvider:
             profile=self.profile or outputs.get("profile") or self.default_profile,
         )
 
-    @staticmethod
-    def _loaded(spec: Any) -> LoadedSpec:
-        if isinstance(spec, LoadedSpec):
-            return spec
-        if isinstance(spec, AwsDeploySpec):
-            return LoadedSpec(spec=spec, path=Path("<config>"), config_hash=config_hash(spec))
-        raise TypeError(f"expected an AWS deploy spec, got {type(spec).__name__}")
-
     # -- build --------------------------------------------------------------------------------------
-
-    def weights_path(self, spec: AwsDeploySpec) -> Path:
-        value = spec.weights or os.environ.get(WEIGHTS_ENV, "").strip()
-        if not value:
-            raise OcrkitError(
-                "no model weights to deploy",
-                hint="pass --weights PATH (a checkpoint saved by ocrkit or the report's model.pt), set "
-                f"weights: in the config, or export {WEIGHTS_ENV}",
-            )
-        return Path(value).expanduser()
 
     def build(self, loaded: LoadedSpec, aws: AwsSession) -> Built:
         """The local build stage: artifact, zip, policies and names. No remote call but the account id."""
@@ -166,56 +146,20 @@ class AwsProvider:
             warnings=warnings,
         )
 
-    def _deleter(self, remover: Remover):
-        def make(key: str, rec: ResourceRecord) -> Step:
-            def run(ctx) -> StepResult:
-                remover.delete(rec, ctx.events)
-                return StepResult(forget=True)
+    def _translate_error(self, exc: Exception, action: str) -> Exception | None:
+        from botocore import exceptions as bx
 
-            call = PlannedCall(key, rec.kind, "delete", f"{rec.id} (no longer wanted)", {})
-            return Step(call, run)
-
-        return make
-
-    @staticmethod
-    def _guarded(step: Step) -> Step:
-        """botocore errors inside a step become one-sentence OcrkitErrors."""
-
-        def run(ctx):
-            action = f"{step.call.action} {step.call.resource}"
-            try:
-                return step.run(ctx)
-            except OcrkitError:
-                raise
-            except Exception as exc:
-                from botocore import exceptions as bx
-
-                if isinstance(exc, bx.BotoCoreError | bx.ClientError) or type(exc).__module__.startswith(
-                    "boto3"
-                ):
-                    raise translate(exc, action) from exc
-                raise
-
-        return Step(step.call, run)
+        if isinstance(exc, bx.BotoCoreError | bx.ClientError) or type(exc).__module__.startswith("boto3"):
+            return translate(exc, action)
+        return None
 
     # -- apply --------------------------------------------------------------------------------------
 
-    def apply(self, spec: Any, plan: Any, state: StateLike, events: Events) -> StateLike:
-        loaded = self._loaded(spec)
-        if not isinstance(plan, ExecutablePlan):
-            plan = self.plan(loaded, state)
+    def _record_outputs(self, loaded: LoadedSpec, state: StateLike) -> None:
         aws = self._session_for_spec(loaded.spec)
         state.outputs.update({"region": aws.region, "account": aws.account_id, "auth": loaded.spec.api.auth})
         if loaded.spec.profile or self.profile:
             state.outputs["profile"] = self.profile or loaded.spec.profile
-        execute(plan, state, events)
-        if hasattr(state, "config_hash"):
-            state.config_hash = loaded.config_hash  # type: ignore[attr-defined]
-        artifact = state.resources.get("artifact")
-        if artifact is not None and hasattr(state, "artifact_sha256"):
-            state.artifact_sha256 = artifact.attrs.get("sha256")  # type: ignore[attr-defined]
-        state.save()
-        return state
 
     # -- status -------------------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ executor that runs the steps and writes `.ocrkit/state/<name>-gcp.json` after ea
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.error
 import urllib.request
@@ -18,18 +17,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ocrkit.deploy.executor import execute
-from ocrkit.deploy.plan import ExecutablePlan, Step, StepResult, is_retired, sweep
+from ocrkit.deploy.cloud import CloudProvider
+from ocrkit.deploy.plan import ExecutablePlan, is_retired, sweep
 from ocrkit.deploy.provider import (
     Events,
     InvokeResult,
-    PlannedCall,
     ResourceRecord,
     StateLike,
     StatusReport,
     TeardownReport,
 )
-from ocrkit.deploy.spec import LoadedSpec, config_hash
+from ocrkit.deploy.spec import LoadedSpec
 from ocrkit.deploy.state import state_dir
 from ocrkit.errors import OcrkitError
 from ocrkit.providers.gcp import package
@@ -46,7 +44,6 @@ from ocrkit.providers.gcp.resources import (
 from ocrkit.providers.gcp.session import GcpSession, gcp_errors, is_google_error, make_session, translate
 from ocrkit.providers.gcp.spec import GcpDeploySpec, load_gcp_spec
 
-WEIGHTS_ENV = "OCRKIT_WEIGHTS"
 DEFAULT_REGION = "us-east4"
 
 
@@ -56,8 +53,10 @@ class Built:
     names: Names
 
 
-class GcpProvider:
+class GcpProvider(CloudProvider):
     cloud: ClassVar[str] = "gcp"
+    spec_type = GcpDeploySpec
+    spec_label = "a GCP"
 
     def __init__(
         self,
@@ -99,25 +98,7 @@ class GcpProvider:
             region=self.region or outputs.get("region") or self.default_region,
         )
 
-    @staticmethod
-    def _loaded(spec: Any) -> LoadedSpec:
-        if isinstance(spec, LoadedSpec):
-            return spec
-        if isinstance(spec, GcpDeploySpec):
-            return LoadedSpec(spec=spec, path=Path("<config>"), config_hash=config_hash(spec))
-        raise TypeError(f"expected a GCP deploy spec, got {type(spec).__name__}")
-
     # -- build --------------------------------------------------------------------------------------
-
-    def weights_path(self, spec: GcpDeploySpec) -> Path:
-        value = spec.weights or os.environ.get(WEIGHTS_ENV, "").strip()
-        if not value:
-            raise OcrkitError(
-                "no model weights to deploy",
-                hint="pass --weights PATH (a checkpoint saved by ocrkit or the report's model.pt), set "
-                f"weights: in the config, or export {WEIGHTS_ENV}",
-            )
-        return Path(value).expanduser()
 
     def build(self, loaded: LoadedSpec, gcp: GcpSession) -> Built:
         """The local build stage: the .mar and the function source. No remote calls."""
@@ -166,52 +147,20 @@ class GcpProvider:
             warnings=warnings,
         )
 
-    def _deleter(self, remover: Remover):
-        def make(key: str, rec: ResourceRecord) -> Step:
-            def run(ctx) -> StepResult:
-                remover.delete(rec, ctx.events)
-                return StepResult(forget=True)
+    def _delete_summary(self, rec: ResourceRecord) -> str:
+        verb = "undeploy" if rec.kind == "vertex:deployed-model" else "delete"
+        return f"{verb} {rec.id} (no longer wanted)"
 
-            verb = "undeploy" if rec.kind == "vertex:deployed-model" else "delete"
-            call = PlannedCall(key, rec.kind, "delete", f"{verb} {rec.id} (no longer wanted)", {})
-            return Step(call, run)
-
-        return make
-
-    @staticmethod
-    def _guarded(step: Step) -> Step:
-        """Google API errors inside a step become one-sentence OcrkitErrors."""
-
-        def run(ctx):
-            try:
-                return step.run(ctx)
-            except OcrkitError:
-                raise
-            except Exception as exc:
-                if is_google_error(exc):
-                    raise translate(exc, f"{step.call.action} {step.call.resource}") from exc
-                raise
-
-        return Step(step.call, run)
+    def _translate_error(self, exc: Exception, action: str) -> Exception | None:
+        return translate(exc, action) if is_google_error(exc) else None
 
     # -- apply --------------------------------------------------------------------------------------
 
-    def apply(self, spec: Any, plan: Any, state: StateLike, events: Events) -> StateLike:
-        loaded = self._loaded(spec)
-        if not isinstance(plan, ExecutablePlan):
-            plan = self.plan(loaded, state)
+    def _record_outputs(self, loaded: LoadedSpec, state: StateLike) -> None:
         gcp = self._session_for_spec(loaded.spec)
         state.outputs.update(
             {"project": gcp.project, "region": gcp.region, "public": loaded.spec.function.public}
         )
-        execute(plan, state, events)
-        if hasattr(state, "config_hash"):
-            state.config_hash = loaded.config_hash  # type: ignore[attr-defined]
-        artifact = state.resources.get("artifact")
-        if artifact is not None and hasattr(state, "artifact_sha256"):
-            state.artifact_sha256 = artifact.attrs.get("sha256")  # type: ignore[attr-defined]
-        state.save()
-        return state
 
     # -- status -------------------------------------------------------------------------------------
 
