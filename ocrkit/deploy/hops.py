@@ -61,3 +61,18 @@ def fmt_bytes(n: int) -> str:
     if n >= 1024:
         return f"{n / 1024:.1f} KiB ({n:,} bytes)"
     return f"{n:,} bytes"
+
+
+def check_image_fits(max_image_bytes: int, hops: list[Hop], path: object, field: str) -> None:
+    """Refuse a configured image size that some hop of the request path cannot carry."""
+    from ocrkit.errors import ConfigError
+
+    limit = tightest(hops)
+    if max_image_bytes > limit.max_raw_bytes:
+        raise ConfigError(
+            path,
+            field,
+            f"{fmt_bytes(max_image_bytes)} does not fit the tightest hop: {limit.describe()}, "
+            f"so an image can be at most {fmt_bytes(limit.max_raw_bytes)}",
+            hint="; ".join(h.describe() for h in hops),
+        )

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ocrkit.deploy.hops import Hop, Timeout, fmt_bytes, tightest, timeout_problem
+from ocrkit.deploy.hops import Hop, Timeout, check_image_fits, tightest, timeout_problem
 from ocrkit.deploy.spec import DeploySpecBase, LoadedSpec, load_spec
 from ocrkit.errors import ConfigError
 from ocrkit.gateway.limits import MiB
@@ -189,16 +189,7 @@ def check_aws_spec(spec: AwsDeploySpec, path: Path | str) -> None:
         raise ConfigError(path, "region", f"'{spec.region}' is not an AWS region name (e.g. us-east-1)")
 
     # sizes: the image must fit every hop
-    hops = request_hops()
-    limit = tightest(hops)
-    if lim.max_image_bytes > limit.max_raw_bytes:
-        raise ConfigError(
-            path,
-            "limits.max_image_bytes",
-            f"{fmt_bytes(lim.max_image_bytes)} does not fit the tightest hop: {limit.describe()}, "
-            f"so an image can be at most {fmt_bytes(limit.max_raw_bytes)}",
-            hint="; ".join(h.describe() for h in hops),
-        )
+    check_image_fits(lim.max_image_bytes, request_hops(), path, "limits.max_image_bytes")
 
     # timeouts: each hop answers before the one in front of it gives up
     if sm.invocation_timeout_s > SAGEMAKER_MAX_TIMEOUT_S:

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ocrkit.deploy.hops import Hop, Timeout, fmt_bytes, tightest, timeout_problem
+from ocrkit.deploy.hops import Hop, Timeout, check_image_fits, tightest, timeout_problem
 from ocrkit.deploy.spec import DeploySpecBase, LoadedSpec, load_spec
 from ocrkit.errors import ConfigError
 from ocrkit.gateway.limits import MiB
@@ -158,16 +158,7 @@ def check_gcp_spec(spec: GcpDeploySpec, path: Path | str) -> None:
         raise ConfigError(path, "project", f"'{spec.project}' is not a Google Cloud project id")
     if not REGION_RE.match(spec.region):
         raise ConfigError(path, "region", f"'{spec.region}' is not a Google Cloud region (e.g. us-east4)")
-    hops = request_hops()
-    limit = tightest(hops)
-    if lim.max_image_bytes > limit.max_raw_bytes:
-        raise ConfigError(
-            path,
-            "limits.max_image_bytes",
-            f"{fmt_bytes(lim.max_image_bytes)} does not fit the tightest hop: {limit.describe()}, "
-            f"so an image can be at most {fmt_bytes(limit.max_raw_bytes)}",
-            hint="; ".join(h.describe() for h in hops),
-        )
+    check_image_fits(lim.max_image_bytes, request_hops(), path, "limits.max_image_bytes")
     if vx.predict_timeout_s > VERTEX_MAX_TIMEOUT_S:
         raise ConfigError(
             path,
