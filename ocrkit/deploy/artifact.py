@@ -53,6 +53,27 @@ class BuiltArchive:
     members: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class BuildOutputs:
+    """A cloud target's two local build products: the model artifact and the gateway's function code."""
+
+    model: BuiltArchive
+    function: BuiltArchive
+
+
+def existing_weights(weights: Path) -> Path:
+    """The checkpoint to package, refused before any build step when the file is not there."""
+    weights = Path(weights).expanduser()
+    if not weights.is_file():
+        from ocrkit.errors import OcrkitError
+
+        raise OcrkitError(
+            f"model weights not found: {weights}",
+            hint="pass --weights PATH, set weights: in the config, or export OCRKIT_WEIGHTS",
+        )
+    return weights.resolve()
+
+
 def _sorted_unique(entries: Iterable[Entry]) -> list[Entry]:
     seen: dict[str, Entry] = {}
     for entry in entries:

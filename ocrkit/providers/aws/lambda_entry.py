@@ -18,35 +18,23 @@ from collections.abc import Mapping
 
 from ocrkit.errors import OcrkitError
 from ocrkit.gateway.backend import Backend
+from ocrkit.gateway.cached import GatewayCache
 from ocrkit.gateway.events import request_from_apigw, response_to_apigw
-from ocrkit.gateway.handler import Gateway
-from ocrkit.gateway.limits import Limits
 
 log = logging.getLogger("ocrkit.gateway")
 logging.getLogger().setLevel(os.environ.get("OCRKIT_LOG_LEVEL", "INFO"))
 
-_gateway: Gateway | None = None
 
-
-def build_gateway(environ: Mapping[str, str] | None = None, backend: Backend | None = None) -> Gateway:
+def _backend_from_env(env: Mapping[str, str]) -> Backend:
     from ocrkit.providers.aws.sagemaker_backend import from_environment
 
-    env = dict(os.environ if environ is None else environ)
-    limits = Limits.from_env(env)
-    return Gateway(backend or from_environment(env), limits, paths=("/predict", "/"), model_name="ocrkit")
+    return from_environment(env)
 
 
-def get_gateway() -> Gateway:
-    global _gateway
-    if _gateway is None:
-        _gateway = build_gateway()
-    return _gateway
-
-
-def reset() -> None:
-    """Forget the cached gateway (tests, or after the environment changed)."""
-    global _gateway
-    _gateway = None
+_cache = GatewayCache(_backend_from_env)
+build_gateway = _cache.build
+get_gateway = _cache.get
+reset = _cache.reset
 
 
 def handler(event: dict, context: object = None) -> dict:

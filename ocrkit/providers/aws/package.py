@@ -15,21 +15,21 @@ Both archives are reproducible (see ocrkit.deploy.artifact): the same weights an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import ocrkit
 from ocrkit.deploy.artifact import (
+    BuildOutputs,
     BuiltArchive,
     Entry,
     build_cached,
     build_targz,
     build_zip,
     bundle_modules,
+    existing_weights,
     imports_of_file,
     module_entries,
 )
-from ocrkit.errors import OcrkitError
 
 PACKAGE_ROOT = Path(ocrkit.__file__).resolve().parent.parent
 INFERENCE_SOURCE = Path(__file__).resolve().parent / "sagemaker_entry.py"
@@ -38,12 +38,6 @@ LAMBDA_MODULE = "ocrkit.providers.aws.lambda_entry"
 LAMBDA_HANDLER = f"{LAMBDA_MODULE}.handler"
 # The PyTorch inference containers ship torch, torchvision, numpy and Pillow; the preprocessing needs OpenCV.
 CONTAINER_REQUIREMENTS = "opencv-python-headless>=4.8,<5\n"
-
-
-@dataclass(frozen=True)
-class BuildOutputs:
-    model: BuiltArchive
-    function: BuiltArchive
 
 
 def inference_modules() -> dict[str, Path]:
@@ -57,14 +51,9 @@ def lambda_modules() -> dict[str, Path]:
 
 
 def build_model_artifact(weights: Path, out: Path) -> BuiltArchive:
-    weights = Path(weights).expanduser()
-    if not weights.is_file():
-        raise OcrkitError(
-            f"model weights not found: {weights}",
-            hint="pass --weights PATH, set weights: in the config, or export OCRKIT_WEIGHTS",
-        )
+    weights = existing_weights(weights)
     entries = [
-        Entry("model.pt", weights.resolve()),
+        Entry("model.pt", weights),
         Entry("code/inference.py", INFERENCE_SOURCE.read_bytes()),
         Entry("code/requirements.txt", CONTAINER_REQUIREMENTS.encode()),
         *module_entries(inference_modules(), prefix="code/", package_root=PACKAGE_ROOT),

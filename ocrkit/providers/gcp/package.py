@@ -24,20 +24,20 @@ empty-ish `requirements.txt` and the gateway modules: standard library only, far
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import ocrkit
 from ocrkit.deploy.artifact import (
+    BuildOutputs,
     BuiltArchive,
     Entry,
     build_cached,
     build_zip,
     bundle_modules,
+    existing_weights,
     imports_of_file,
     module_entries,
 )
-from ocrkit.errors import OcrkitError
 
 PACKAGE_ROOT = Path(ocrkit.__file__).resolve().parent.parent
 HANDLER_SOURCE = Path(__file__).resolve().parent / "torchserve_handler.py"
@@ -70,12 +70,6 @@ def manifest() -> dict:
     }
 
 
-@dataclass(frozen=True)
-class BuildOutputs:
-    model: BuiltArchive
-    function: BuiltArchive
-
-
 def handler_modules() -> dict[str, Path]:
     roots = imports_of_file(HANDLER_SOURCE, HANDLER_MODULE)
     return bundle_modules(roots, package_root=PACKAGE_ROOT)
@@ -86,15 +80,10 @@ def function_modules() -> dict[str, Path]:
 
 
 def build_mar(weights: Path, out: Path) -> BuiltArchive:
-    weights = Path(weights).expanduser()
-    if not weights.is_file():
-        raise OcrkitError(
-            f"model weights not found: {weights}",
-            hint="pass --weights PATH, set weights: in the config, or export OCRKIT_WEIGHTS",
-        )
+    weights = existing_weights(weights)
     entries = [
         Entry("MAR-INF/MANIFEST.json", (json.dumps(manifest(), indent=2, sort_keys=True) + "\n").encode()),
-        Entry("model.pt", weights.resolve()),
+        Entry("model.pt", weights),
         Entry(HANDLER_FILE, HANDLER_SOURCE.read_bytes()),
         Entry("requirements.txt", CONTAINER_REQUIREMENTS.encode()),
         *module_entries(handler_modules(), package_root=PACKAGE_ROOT),
