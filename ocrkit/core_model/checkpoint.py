@@ -53,6 +53,12 @@ _REPORT_MODEL_HINT = (
 )
 
 
+#: Buffers the network computes at construction and never trains (the sinusoidal position tables,
+#: 5000 x hidden each: 5 MB of a hidden-256 fp16 file). A compact checkpoint may leave them out if it
+#: lists them under ``omitted_buffers``; loading then takes them from the freshly built model.
+DERIVED_BUFFERS = ("pos_encoder.pe", "pos_decoder.pe")
+
+
 class CheckpointError(OcrkitError):
     """A checkpoint file that cannot be used as the OCR model's weights."""
 
@@ -209,11 +215,22 @@ def infer_config(state_dict: dict[str, Tensor], stored: dict[str, Any] | None = 
 
 
 def build_model(
-    state_dict: dict[str, Tensor], config: ModelConfig, *, source: str = "checkpoint"
+    state_dict: dict[str, Tensor],
+    config: ModelConfig,
+    *,
+    source: str = "checkpoint",
+    omitted: tuple[str, ...] | list[str] = (),
 ) -> TransformerModel:
-    """A model of ``config`` with ``state_dict`` loaded strictly; mismatches raise ``CheckpointError``."""
+    """A model of ``config`` with ``state_dict`` loaded strictly; mismatches raise ``CheckpointError``.
+
+    ``omitted`` (a compact file's ``omitted_buffers``) may name :data:`DERIVED_BUFFERS` only; those
+    come from the model as built. Anything else missing is still an error.
+    """
     model = TransformerModel.from_config(config)
     expected = model.state_dict()
+    derived = [k for k in omitted if k in DERIVED_BUFFERS and k not in state_dict]
+    if derived:
+        state_dict = {**state_dict, **{k: expected[k] for k in derived}}
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     mis_shaped = [
@@ -242,7 +259,9 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     state_dict, metadata = read_checkpoint(path)
     stored = metadata.get("config")
     config = infer_config(state_dict, stored if isinstance(stored, dict) else None)
-    model = build_model(state_dict, config, source=str(path))
+    omitted = metadata.get("omitted_buffers")
+    omitted = [str(k) for k in omitted] if isinstance(omitted, list | tuple) else []
+    model = build_model(state_dict, config, source=str(path), omitted=omitted)
     log.info(
         "loaded %s: %s, hidden %d, %d encoder + %d decoder layers, %d heads",
         path,

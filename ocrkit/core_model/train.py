@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from ocrkit.core_model.alphabet import ALPHABET, PAD
-from ocrkit.core_model.checkpoint import load_checkpoint, read_checkpoint
+from ocrkit.core_model.checkpoint import DERIVED_BUFFERS, load_checkpoint, read_checkpoint
 from ocrkit.core_model.dataset import PreloadedSplit, load_split
 from ocrkit.core_model.decoding import fast_decode
 from ocrkit.core_model.metrics import compute_metrics
@@ -147,10 +147,14 @@ def atomic_save(obj: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def model_state(model: nn.Module, *, half: bool = False) -> dict[str, torch.Tensor]:
+def model_state(
+    model: nn.Module, *, half: bool = False, omit: tuple[str, ...] = ()
+) -> dict[str, torch.Tensor]:
     out = {}
     for k, v in model.state_dict().items():
-        v = v.detach().cpu()
+        if k in omit:
+            continue
+        v = v.detach().cpu().contiguous()
         if half and v.is_floating_point():
             v = v.half()
         out[k] = v.clone()
@@ -158,9 +162,17 @@ def model_state(model: nn.Module, *, half: bool = False) -> dict[str, torch.Tens
 
 
 def save_weights(model: TransformerModel, path: Path, *, half: bool = False, **extra: Any) -> Path:
-    """The original checkpoint format ``{'model': state_dict, 'config': {...}, **extra}``, atomically."""
+    """The original checkpoint format ``{'model': state_dict, 'config': {...}, **extra}``, atomically.
+
+    ``half``: the compact form to ship -- float16 tensors and without the position tables
+    (:data:`~ocrkit.core_model.checkpoint.DERIVED_BUFFERS`, listed as ``omitted_buffers``); loading
+    restores both (float32, tables rebuilt).
+    """
+    omit = DERIVED_BUFFERS if half else ()
+    if omit:
+        extra = {**extra, "omitted_buffers": list(omit)}
     return atomic_save(
-        {"model": model_state(model, half=half), "config": model.config.to_dict(), **extra}, path
+        {"model": model_state(model, half=half, omit=omit), "config": model.config.to_dict(), **extra}, path
     )
 
 
@@ -252,6 +264,10 @@ class Trainer:
 
         model, resumed = self._build()
         model.to(device).train()
+        # On CPU, oneDNN's convolutions run 15-25 % faster on channels-last tensors (measured on
+        # this project's 2-core machine, resnet18, batch 16-32); saved weights stay contiguous.
+        memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+        model.to(memory_format=memory_format)
         optimizer = torch.optim.AdamW(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         criterion = nn.CrossEntropyLoss(ignore_index=PAD)
 
@@ -370,7 +386,8 @@ class Trainer:
                         stopped = "time limit"
                         break
                     images, targets = train.batch(batches[batch_in_epoch])
-                    images, targets = images.to(device), targets.to(device)
+                    images = images.to(device, memory_format=memory_format)
+                    targets = targets.to(device)
                     lr = set_lr()
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                         logits = model(images, targets[:-1])
@@ -433,7 +450,9 @@ class Trainer:
 
 
 def meta_without_weights(meta: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in meta.items() if k not in ("model", "config", "optimizer", "rng")}
+    return {
+        k: v for k, v in meta.items() if k not in ("model", "config", "optimizer", "rng", "omitted_buffers")
+    }
 
 
 def train(config: TrainConfig, on_event: EventCallback | None = None) -> TrainResult:

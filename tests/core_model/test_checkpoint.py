@@ -170,3 +170,37 @@ def test_save_checkpoint_is_the_report_format(tmp_path, small_model):
     assert raw["config"] == small_model.config.to_dict()
     with pytest.raises(ValueError):
         save_checkpoint(small_model, path, config={})
+
+
+def test_compact_fp16_file_omits_position_tables_and_loads_back(tmp_path, small_model):
+    """The shipped form: float16 tensors, no sinusoid tables; loading rebuilds both as float32."""
+    from ocrkit.core_model.checkpoint import DERIVED_BUFFERS
+    from ocrkit.core_model.train import save_weights
+
+    full = save_weights(small_model, tmp_path / "full.pt")
+    compact = save_weights(small_model, tmp_path / "compact.pt", half=True, step=7)
+    raw = torch.load(compact, weights_only=True)
+    assert not set(DERIVED_BUFFERS) & set(raw["model"])
+    assert raw["omitted_buffers"] == list(DERIVED_BUFFERS) and raw["step"] == 7
+    assert {v.dtype for v in raw["model"].values() if v.is_floating_point()} == {torch.float16}
+    assert compact.stat().st_size < full.stat().st_size / 2
+
+    loaded = load_checkpoint(compact).model
+    expected = small_model.state_dict()
+    for key, value in loaded.state_dict().items():
+        assert value.dtype == expected[key].dtype, key
+        want = expected[key] if key in DERIVED_BUFFERS else expected[key].half().to(expected[key].dtype)
+        assert torch.equal(value, want), key
+
+
+def test_only_listed_position_tables_may_be_missing(tmp_path, small_model):
+    sd = dict(small_model.state_dict())
+    del sd["pos_encoder.pe"], sd["fc_out.weight"]
+    listed = tmp_path / "listed.pt"
+    torch.save({"model": sd, "omitted_buffers": ["pos_encoder.pe", "fc_out.weight"]}, listed)
+    with pytest.raises(CheckpointError, match=r"missing keys \(1\): fc_out.weight"):
+        load_checkpoint(listed)  # a trained weight cannot be declared "omitted"
+    unlisted = tmp_path / "unlisted.pt"
+    torch.save({"model": sd}, unlisted)
+    with pytest.raises(CheckpointError, match=r"missing keys \(2\): pos_encoder.pe, fc_out.weight"):
+        load_checkpoint(unlisted)  # nor may a table go missing without being listed
