@@ -282,7 +282,8 @@ def register(app: typer.Typer) -> None:
         weights: Path | None = typer.Option(
             None,
             "--weights",
-            help="Model checkpoint (.pt). Default: weights: in the config, $OCRKIT_WEIGHTS.",
+            help="Model checkpoint (.pt). Default: weights: in the config, $OCRKIT_WEIGHTS, else the demo "
+            "checkpoint shipped with ocrkit.",
         ),
         dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and its cost; change nothing."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),

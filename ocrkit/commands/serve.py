@@ -19,8 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ocrkit.errors import OcrkitError
-
-WEIGHTS_ENV = "OCRKIT_WEIGHTS"
+from ocrkit.weights import WEIGHTS_ENV
 
 
 class OutputFormat(StrEnum):
@@ -110,7 +109,8 @@ def register(app: typer.Typer) -> None:
         weights: Path | None = typer.Option(
             None,
             "--weights",
-            help=f"Model checkpoint (.pt). Default: ${WEIGHTS_ENV}. The report's model.pt loads as is.",
+            help=f"Model checkpoint (.pt). Default: ${WEIGHTS_ENV}, else the demo checkpoint shipped with "
+            "ocrkit. The report's model.pt loads as is.",
             show_default=False,
         ),
         workers: int = typer.Option(

@@ -37,7 +37,7 @@ from ocrkit.core_model.network import MAX_DECODE_LEN, ModelConfig, TransformerMo
 from ocrkit.core_model.preprocess import preprocess_images
 
 #: The label used when no weights are given: speed does not depend on training (token count aside).
-RANDOM_INIT_LABEL = "random-init resnet50/512 (no weights given)"
+RANDOM_INIT_LABEL = "random-init resnet50/512 (--random-init)"
 DEFAULT_BATCH_SIZES = (1, 8, 32)
 
 #: Random weights never emit EOS, so every image would run to the 100-token limit, while a crop's text

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,34 +23,11 @@ from ocrkit.core_model.network import MAX_DECODE_LEN, TransformerModel
 from ocrkit.core_model.preprocess import preprocess_images
 from ocrkit.errors import OcrkitError
 from ocrkit.prediction import Prediction
+from ocrkit.weights import WEIGHTS_ENV, default_weights_path, resolve_weights
+
+__all__ = ["WEIGHTS_ENV", "TorchPredictor", "default_weights_path", "resolve_device", "resolve_weights"]
 
 log = logging.getLogger("ocrkit.model")
-
-#: Environment variable naming the checkpoint to load when no path is given.
-WEIGHTS_ENV = "OCRKIT_WEIGHTS"
-
-
-def default_weights_path() -> Path | None:
-    """The checkpoint shipped with ocrkit, if any (none yet)."""
-    return None
-
-
-def resolve_weights(path: str | Path | None) -> Path:
-    """An explicit path, else ``$OCRKIT_WEIGHTS``, else the shipped default; otherwise a clear error."""
-    if path is not None and str(path) != "":
-        return Path(path).expanduser()
-    env = os.environ.get(WEIGHTS_ENV, "").strip()
-    if env:
-        return Path(env).expanduser()
-    shipped = default_weights_path()
-    if shipped is not None:
-        return shipped
-    raise OcrkitError(
-        f"no model weights: give a checkpoint path or set {WEIGHTS_ENV}=/path/to/model.pt",
-        hint="use the report's trained model.pt (about 176 MB, the file its SageMaker model_fn loaded "
-        "from model/model.pt; ask its authors, it is not downloadable), or train weights with the "
-        "original Handwritten-Russian-OCR code and save them as {'model': model.state_dict()}",
-    )
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -141,7 +117,7 @@ class TorchPredictor:
         fp16: bool = False,
         lookahead: bool = True,
     ) -> TorchPredictor:
-        """Load a checkpoint (explicit path, else ``$OCRKIT_WEIGHTS``) and wrap it."""
+        """Load a checkpoint (explicit path, else ``$OCRKIT_WEIGHTS``, else the shipped demo) and wrap it."""
         loaded = load_checkpoint(resolve_weights(path))
         return cls(
             loaded.model,

@@ -7,7 +7,6 @@ its SDK's exceptions becomes an OcrkitError, and what it records in the state's 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,8 +16,7 @@ from ocrkit.deploy.plan import ExecutablePlan, Step, StepResult
 from ocrkit.deploy.provider import Events, PlannedCall, ResourceRecord, StateLike
 from ocrkit.deploy.spec import LoadedSpec, config_hash
 from ocrkit.errors import OcrkitError
-
-WEIGHTS_ENV = "OCRKIT_WEIGHTS"
+from ocrkit.weights import resolve_weights
 
 
 class CloudProvider:
@@ -55,14 +53,8 @@ class CloudProvider:
 
     @staticmethod
     def weights_path(spec: Any) -> Path:
-        value = spec.weights or os.environ.get(WEIGHTS_ENV, "").strip()
-        if not value:
-            raise OcrkitError(
-                "no model weights to deploy",
-                hint="pass --weights PATH (a checkpoint saved by ocrkit or the report's model.pt), set "
-                f"weights: in the config, or export {WEIGHTS_ENV}",
-            )
-        return Path(value).expanduser()
+        """``weights:`` / ``--weights``, else ``$OCRKIT_WEIGHTS``, else the shipped demo checkpoint."""
+        return resolve_weights(spec.weights, what="no model weights to deploy")
 
     def _deleter(self, remover: Any) -> Callable[[str, ResourceRecord], Step]:
         """Steps that delete what the state holds and the desired deployment no longer wants."""

@@ -35,7 +35,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from importlib import resources
-from pathlib import Path
 
 from ocrkit.errors import OcrkitError
 from ocrkit.gateway.backend import Backend, InProcessBackend
@@ -52,13 +51,13 @@ from ocrkit.server.loading import LoadingBackend
 from ocrkit.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from ocrkit.server.metrics import MetricFamily, Metrics
 from ocrkit.server.vertex import VertexRoutes
+from ocrkit.weights import resolve_weights
 
 log = logging.getLogger("ocrkit.server")
 request_log = logging.getLogger(REQUEST_LOGGER)
 
 #: The error code of a request refused because the server is at its limit (503, with Retry-After).
 OVERLOADED = str(Code.OVERLOADED)
-WEIGHTS_ENV = "OCRKIT_WEIGHTS"
 STATIC_FILES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
@@ -89,7 +88,7 @@ class ServeOptions:
     batching: bool = True
     max_batch: int = 8
     max_wait_ms: float = 5.0
-    weights: str | None = None  # checkpoint; default $OCRKIT_WEIGHTS
+    weights: str | None = None  # checkpoint; default $OCRKIT_WEIGHTS, else the demo checkpoint
     device: str | None = None  # None: CUDA when available, else CPU
     quantize: str = "none"
     max_len: int | None = None  # tokens per image at most; default the model's (100, the report's)
@@ -157,13 +156,7 @@ def check_model_source(options: ServeOptions) -> str:
     if options.predictor:
         _import_factory(options.predictor)
         return f"predictor {options.predictor}"
-    path = options.weights or os.environ.get(WEIGHTS_ENV, "").strip()
-    if not path:
-        raise OcrkitError(
-            f"no model weights: give --weights PATH or set {WEIGHTS_ENV}=/path/to/model.pt",
-            hint="the report's model.pt loads as is",
-        )
-    file = Path(path).expanduser()
+    file = resolve_weights(options.weights)
     if not file.is_file():
         raise OcrkitError(f"model weights not found: {file}")
     return str(file)

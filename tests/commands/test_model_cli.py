@@ -122,8 +122,9 @@ def test_predict_unreadable_files(capsys, weights, dataset, tmp_path):
     assert "text" in rows[0] and "error" in rows[1] and "error" in rows[2]
 
 
-def test_predict_without_weights_is_a_clear_error(capsys, dataset):
+def test_predict_without_weights_is_a_clear_error(capsys, dataset, monkeypatch):
     images, _ = dataset
+    monkeypatch.setenv("OCRKIT_DEMO_WEIGHTS", "0")
     code, out, err = run(capsys, "predict", str(images / "test0.png"))
     assert code == 2
     assert "no model weights" in err and "OCRKIT_WEIGHTS" in err
@@ -265,7 +266,7 @@ def test_bench_table_int8(capsys, weights, dataset):
     assert "int8" in out and "character agreement" in out
 
 
-def test_bench_without_weights_uses_labelled_random_init(capsys, monkeypatch, dataset):
+def test_bench_random_init_is_labelled_and_capped(capsys, monkeypatch, dataset):
     images, _ = dataset
     # the labelling and the token cap are under test here, not resnet50's speed: build the tiny model
     import ocrkit.core_model.bench as bench
@@ -274,12 +275,12 @@ def test_bench_without_weights_uses_labelled_random_init(capsys, monkeypatch, da
     built = []
     monkeypatch.setattr(bench, "random_init_model", lambda *a, **k: built.append(1) or real(TINY, seed=0))
     code, out, err = run(
-        capsys, "bench", "--images", str(images), "--limit", "1", "--runs", "1",
+        capsys, "bench", "--random-init", "--images", str(images), "--limit", "1", "--runs", "1",
         "--reference-images", "1", "--format", "json",
     )  # fmt: skip
     assert code == 0, err
     data = json.loads(out)
-    assert data["weights"] == "random-init resnet50/512 (no weights given)"
+    assert data["weights"] == "random-init resnet50/512 (--random-init)"
     assert data["max_len"] == 10 and "random weights never emit EOS" in data["note"]
     assert built == [1]
 

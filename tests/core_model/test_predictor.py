@@ -79,6 +79,7 @@ def test_from_weights_path_and_env(tmp_path, small_model, image_bytes, monkeypat
 
 def test_no_weights_is_a_clear_error(monkeypatch):
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    monkeypatch.setenv("OCRKIT_DEMO_WEIGHTS", "0")  # the shipped demo checkpoint would answer otherwise
     assert default_weights_path() is None
     with pytest.raises(OcrkitError) as err:
         TorchPredictor.from_weights(None)

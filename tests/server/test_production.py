@@ -162,6 +162,7 @@ def test_gunicorn_is_configured_for_bounded_concurrency() -> None:
 
 def test_model_source_is_checked_before_anything_starts(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("OCRKIT_WEIGHTS", raising=False)
+    monkeypatch.setenv("OCRKIT_DEMO_WEIGHTS", "0")
     with pytest.raises(OcrkitError, match="no model weights"):
         check_model_source(ServeOptions())
     with pytest.raises(OcrkitError, match="not found"):
@@ -274,7 +275,7 @@ def test_two_workers_each_load_their_own_model(tmp_path) -> None:
 
 
 def test_serve_without_weights_is_one_line_and_exit_2(tmp_path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "OCRKIT_DEMO_WEIGHTS": "0"}
     done = subprocess.run(
         [sys.executable, "-m", "ocrkit.cli", "serve", "--port", "0"],
         capture_output=True,

@@ -38,6 +38,7 @@ from ocrkit.providers.aws.resources import RANK, Desired, Options, Planner, desi
 from ocrkit.providers.aws.session import AwsSession, aws_errors, make_session, translate
 from ocrkit.providers.aws.spec import AwsDeploySpec, load_aws_spec
 from ocrkit.providers.aws.teardown import Remover, sort_for_deletion
+from ocrkit.weights import demo_weights_notes
 
 
 @dataclass
@@ -126,6 +127,7 @@ class AwsProvider(CloudProvider):
             s, aws.region, config_path=loaded.path, artifact_bytes=built.desired.artifact.size
         )
         warnings = list(planner.warnings)
+        warnings += demo_weights_notes(self.weights_path(s))
         if s.api.auth == "none":
             warnings.insert(
                 0,

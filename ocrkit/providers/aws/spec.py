@@ -130,7 +130,7 @@ class AwsDeploySpec(DeploySpecBase):
 
     region: str | None = None  # None: AWS_REGION / AWS_DEFAULT_REGION / the profile's region
     profile: str | None = None  # None: AWS_PROFILE / the default credential chain
-    weights: str | None = None  # model checkpoint (.pt); --weights or $OCRKIT_WEIGHTS otherwise
+    weights: str | None = None  # model checkpoint (.pt); else --weights, $OCRKIT_WEIGHTS, the demo checkpoint
     bucket: BucketSpec = BucketSpec()
     sagemaker: SageMakerSpec = SageMakerSpec()
     lambda_: LambdaSpec = Field(LambdaSpec(), alias="lambda")

@@ -43,6 +43,7 @@ from ocrkit.providers.gcp.resources import (
 )
 from ocrkit.providers.gcp.session import GcpSession, gcp_errors, is_google_error, make_session, translate
 from ocrkit.providers.gcp.spec import GcpDeploySpec, load_gcp_spec
+from ocrkit.weights import demo_weights_notes
 
 DEFAULT_REGION = "us-east4"
 
@@ -134,6 +135,7 @@ class GcpProvider(CloudProvider):
                 "(ocrkit invoke does this); pass --public to let anyone call it"
             )
         warnings += planner.warnings
+        warnings += demo_weights_notes(self.weights_path(s))
         if why:
             warnings.append(why)
         elif estimate is not None:

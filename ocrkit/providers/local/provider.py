@@ -50,6 +50,7 @@ from ocrkit.errors import OcrkitError
 from ocrkit.providers.local.run import MODULE, command_line
 from ocrkit.providers.local.spec import LocalDeploySpec, load_local_spec
 from ocrkit.server.production import ServeOptions, check_model_source
+from ocrkit.weights import demo_weights_notes
 
 KIND = "local:process"
 KEY = "server"
@@ -98,7 +99,7 @@ class LocalProvider:
         wanted = _options_doc(options)
         record = state.resources.get(KEY) if state is not None else None
         running = record is not None and _is_our_server(_pid_of(record))
-        warnings = []
+        warnings = [] if options.predictor else demo_weights_notes(source)
         if spec.is_public:
             warnings.append(
                 f"host {spec.host} makes the endpoint reachable from the network, with no authentication"

@@ -24,7 +24,7 @@ class LocalDeploySpec(DeploySpecBase):
     name: str = Field("ocrkit", pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
     host: str = "127.0.0.1"  # 0.0.0.0 makes the endpoint reachable from the network
     port: Annotated[int, Field(ge=0, le=65535)] = 0  # 0: any free port (recorded in the state)
-    weights: str | None = None  # model checkpoint (.pt); --weights or $OCRKIT_WEIGHTS otherwise
+    weights: str | None = None  # model checkpoint (.pt); else --weights, $OCRKIT_WEIGHTS, the demo checkpoint
     workers: PositiveInt = 1
     threads: Annotated[int, Field(ge=2)] | None = None  # per worker; default max_inflight + 8
     max_inflight: PositiveInt = 32  # prediction requests admitted per worker; more get 503

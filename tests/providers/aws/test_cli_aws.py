@@ -97,7 +97,8 @@ def test_bad_config_is_one_line(aws, capsys, tmp_path, fake_weights) -> None:
     assert err.count("\n") == 1 and "lambda.timeout_s" in err and "Traceback" not in err
 
 
-def test_missing_weights_is_explained(aws, capsys) -> None:
+def test_missing_weights_is_explained(aws, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("OCRKIT_DEMO_WEIGHTS", "0")
     code, _, err = run(capsys, "deploy", "--cloud", "aws", "--dry-run")
     assert code == 2 and "no model weights to deploy" in err and "--weights" in err
 

@@ -94,6 +94,7 @@ def test_plan_for_nothing_running_is_one_free_create(provider, tmp_path) -> None
 
 def test_plan_needs_a_model(provider, monkeypatch, tmp_path) -> None:
     monkeypatch.delenv("OCRKIT_WEIGHTS", raising=False)
+    monkeypatch.setenv("OCRKIT_DEMO_WEIGHTS", "0")
     with pytest.raises(OcrkitError, match="no model weights"):
         provider.plan(LocalDeploySpec(name="demo"), None)
     with pytest.raises(OcrkitError, match="not found"):
