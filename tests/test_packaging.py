@@ -27,6 +27,7 @@ TORCH_FREE_MODULES = [
     "ocrkit.costing",
     "ocrkit.gateway",
     "ocrkit.prediction",
+    "ocrkit.weights",
     "ocrkit.deploy",
     "ocrkit.providers",
 ]

@@ -340,6 +340,15 @@ def register(app: typer.Typer) -> None:
         if quantize is Quantize.int8 and dev.type != "cpu":
             raise OcrkitError("--quantize int8 is a CPU path; bench it with --device cpu")
 
+        # Input checks before the (slow) model load, so a bad --images fails at once.
+        if images_dir is not None:
+            data, source = _bench_images(images_dir, limit)
+        else:
+            from ocrkit.core_model.samples import sample_images
+
+            data = [s.png for s in sample_images()]
+            source = f"{len(data)} rendered samples (ocrkit.core_model.samples)"
+
         note = None
         if random_init:
             if weights is not None:
@@ -359,14 +368,6 @@ def register(app: typer.Typer) -> None:
             model = load_checkpoint(path).model
             weights_label = f"{path} (demo checkpoint)" if is_demo_weights(path) else str(path)
             cap = max_len or MAX_DECODE_LEN
-
-        if images_dir is not None:
-            data, source = _bench_images(images_dir, limit)
-        else:
-            from ocrkit.core_model.samples import sample_images
-
-            data = [s.png for s in sample_images()]
-            source = f"{len(data)} rendered samples (ocrkit.core_model.samples)"
 
         err = _stderr()
         with err.status("benchmarking") as status:

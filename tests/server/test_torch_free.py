@@ -10,7 +10,7 @@ from pathlib import Path
 import ocrkit
 
 ROOT = Path(ocrkit.__file__).parent
-ALLOWED = ("ocrkit.gateway", "ocrkit.server", "ocrkit.prediction", "ocrkit.errors")
+ALLOWED = ("ocrkit.gateway", "ocrkit.server", "ocrkit.prediction", "ocrkit.errors", "ocrkit.weights")
 
 MODULES = (
     "ocrkit.server",

@@ -92,6 +92,22 @@ def test_plan_for_nothing_running_is_one_free_create(provider, tmp_path) -> None
     assert "reachable from the network" in public.warnings[0]
 
 
+def test_plan_names_the_demo_checkpoint_when_it_is_the_model(provider, monkeypatch, tmp_path) -> None:
+    import ocrkit.weights
+
+    shipped = tmp_path / "demo-ocr.pt"
+    shipped.write_bytes(b"stand-in")  # planning only checks that the file exists
+    monkeypatch.setattr(ocrkit.weights, "shipped_weights_path", lambda: shipped)
+    monkeypatch.delenv("OCRKIT_WEIGHTS", raising=False)
+    monkeypatch.delenv("OCRKIT_DEMO_WEIGHTS", raising=False)
+    plan = provider.plan(LocalDeploySpec(name="demo"), None)
+    assert str(shipped) in plan.calls[0].summary
+    assert any("demo checkpoint" in w for w in plan.warnings)
+    mine = tmp_path / "mine.pt"
+    mine.write_bytes(b"x")
+    assert provider.plan(LocalDeploySpec(name="demo", weights=str(mine)), None).warnings == []
+
+
 def test_plan_needs_a_model(provider, monkeypatch, tmp_path) -> None:
     monkeypatch.delenv("OCRKIT_WEIGHTS", raising=False)
     monkeypatch.setenv("OCRKIT_DEMO_WEIGHTS", "0")
