@@ -39,7 +39,8 @@ $(STAMP_FULL): pyproject.toml constraints.txt | $(PY)
 install: $(STAMP_BASE)
 install-full: $(STAMP_FULL)
 
-DEMO_DIR := .ocrkit/demo
+SAMPLES := ocrkit/assets/samples
+DEMO_NAME := ocrkit-demo
 demo: sysdeps $(STAMP_FULL)
 	@echo "== ocrkit cost --scenario baseline (the report's architecture, published prices + audit)"
 	$(VENV)/bin/ocrkit cost --scenario baseline
@@ -47,12 +48,17 @@ demo: sysdeps $(STAMP_FULL)
 	@echo "== ocrkit cost --scenario extended"
 	$(VENV)/bin/ocrkit cost --scenario extended
 	@echo
-	@echo "== the local endpoint: deploy, send the sample images with ocrkit invoke, tear down"
-	$(PY) scripts/demo_local.py $(DEMO_DIR)
-	@set -e; $(VENV)/bin/ocrkit deploy --cloud local --config $(DEMO_DIR)/local.yaml --yes; \
-	trap '$(VENV)/bin/ocrkit teardown --cloud local --name untrained-demo --yes' EXIT; \
-	for f in $(DEMO_DIR)/samples/*.png; do echo "-- $$f"; \
-		$(VENV)/bin/ocrkit invoke --cloud local --name untrained-demo $$f; done
+	@echo "== ocrkit predict: the shipped demo checkpoint reads the sample images"
+	$(VENV)/bin/ocrkit predict $(SAMPLES)/*.jpg
+	@echo
+	@echo "== ocrkit eval: the same images against their labels ($(SAMPLES)/labels.tsv)"
+	$(VENV)/bin/ocrkit eval --images $(SAMPLES) --labels $(SAMPLES)/labels.tsv
+	@echo
+	@echo "== the local endpoint: deploy, send three sample images with ocrkit invoke, tear down"
+	@set -e; $(VENV)/bin/ocrkit deploy --cloud local --name $(DEMO_NAME) --yes; \
+	trap '$(VENV)/bin/ocrkit teardown --cloud local --name $(DEMO_NAME) --yes' EXIT; \
+	for f in $(SAMPLES)/sample01.jpg $(SAMPLES)/sample04.jpg $(SAMPLES)/sample11.jpg; do echo "-- $$f"; \
+		$(VENV)/bin/ocrkit invoke --cloud local --name $(DEMO_NAME) $$f; done
 
 test: sysdeps $(STAMP_FULL)
 	$(VENV)/bin/ruff check ocrkit tests configs

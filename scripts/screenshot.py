@@ -1,12 +1,10 @@
-"""Take docs/screenshot.png: the web page of `ocrkit serve` showing the answer for a rendered sample word.
+"""Take docs/screenshot.png: the web page of `ocrkit serve` showing the answer for a sample image.
 
-Starts `ocrkit serve` on a free 127.0.0.1 port with the given weights (default: the untrained demo
-checkpoint that scripts/demo_local.py writes, created when missing), opens the page in headless
-Chromium (Playwright), uploads the word, waits for the answer and saves the page. With untrained
-weights the recognised text is meaningless, and the page says so: every answer is labelled with the
-model name `untrained-demo`.
+Starts `ocrkit serve` on a free 127.0.0.1 port with the given weights (default: the demo checkpoint
+shipped with ocrkit), opens the page in headless Chromium (Playwright), uploads
+ocrkit/assets/samples/sample01.jpg ("заявление"), waits for the answer and saves the page.
 
-Usage: python scripts/screenshot.py [--weights PATH] [--name NAME] [--out docs/screenshot.png]
+Usage: python scripts/screenshot.py [--weights PATH] [--name NAME] [--image FILE] [--out docs/screenshot.png]
 Needs: the ocrkit[model] and [dev] extras (torch, Pillow, playwright) and /usr/bin/chromium.
 """
 
@@ -62,29 +60,21 @@ def wait_ready(port: int, process: subprocess.Popen, timeout_s: float = 300.0) -
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=None)
-    parser.add_argument("--name", default="untrained-demo")
-    parser.add_argument("--max-len", type=int, default=10)
+    parser.add_argument("--name", default="ocrkit")
+    parser.add_argument("--image", type=Path, default=ROOT / "ocrkit" / "assets" / "samples" / "sample01.jpg")
     parser.add_argument("--torch-threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
 
-    from ocrkit.core_model.samples import sample_images
-
-    weights = args.weights
-    if weights is None:
-        demo = ROOT / ".ocrkit" / "demo"
-        weights = demo / "untrained-resnet50.pt"
-        if not weights.is_file():
-            subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_local.py"), str(demo)], check=True)
     work = Path(tempfile.mkdtemp(prefix="ocrkit-shot-"))
-    word = work / "zayavlenie.png"
-    word.write_bytes(sample_images(1)[0].png)
+    word = args.image
 
     port = free_port()
-    argv = [sys.executable, "-m", "ocrkit.cli", "serve", "--port", str(port), "--weights", str(weights)]
-    argv += ["--name", args.name, "--max-len", str(args.max_len), "--torch-threads", str(args.torch_threads)]
+    argv = [sys.executable, "-m", "ocrkit.cli", "serve", "--port", str(port)]
+    argv += ["--weights", str(args.weights)] if args.weights else []
+    argv += ["--name", args.name, "--torch-threads", str(args.torch_threads)]
     argv += ["--log-level", "warning"]
     with open(work / "serve.log", "wb") as log:
         server = subprocess.Popen(

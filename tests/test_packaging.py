@@ -86,6 +86,8 @@ def test_wheel_ships_configs_and_finds_them_from_any_directory(tmp_path: Path) -
     assert "ocrkit/configs/scenarios/extended.yaml" in names
     assert any(n.startswith("ocrkit/configs/pricing/") and n.endswith(".yaml") for n in names)
     assert "ocrkit/server/static/index.html" in names  # the web page served at GET /
+    assert "ocrkit/assets/demo-ocr.pt" in names  # the default weights of predict, serve and deploy
+    assert "ocrkit/assets/samples/labels.tsv" in names
 
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

@@ -1,0 +1,75 @@
+"""The demo checkpoint shipped in ocrkit/assets: small, compact, the default, and it reads the samples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import ocrkit  # noqa: E402
+from ocrkit.cli import main  # noqa: E402
+from ocrkit.core_model.checkpoint import DERIVED_BUFFERS, load_checkpoint  # noqa: E402
+from ocrkit.weights import DEMO_SWITCH_ENV, WEIGHTS_ENV, default_weights_path, shipped_weights_path  # noqa: E402
+
+pytestmark = pytest.mark.model
+
+SAMPLES = Path(ocrkit.__file__).resolve().parent / "assets" / "samples"
+
+
+def sample_labels() -> dict[str, str]:
+    rows = (line.split("\t") for line in (SAMPLES / "labels.tsv").read_text(encoding="utf-8").splitlines())
+    return {name: label for name, label in rows}
+
+
+@pytest.fixture(autouse=True)
+def _defaults(monkeypatch):
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(DEMO_SWITCH_ENV, raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def test_shipped_checkpoint_is_small_compact_and_loads_strictly() -> None:
+    path = shipped_weights_path()
+    assert path.is_file()
+    assert path.stat().st_size < 30_000_000
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    assert raw["omitted_buffers"] == list(DERIVED_BUFFERS)
+    assert {v.dtype for v in raw["model"].values() if v.is_floating_point()} == {torch.float16}
+    loaded = load_checkpoint(path)
+    assert loaded.config.bb_name == "resnet18"
+    assert {v.dtype for v in loaded.model.state_dict().values() if v.is_floating_point()} == {torch.float32}
+    assert "synth" in loaded.metadata["provenance"]
+
+
+def test_demo_checkpoint_is_the_default_and_predict_reads_the_samples(capsys) -> None:
+    assert default_weights_path() == shipped_weights_path()
+    labels = sample_labels()
+    assert len(labels) == 12
+    files = [str(SAMPLES / name) for name in sorted(labels)]
+    try:
+        main(["predict", *files, "--format", "json", "--device", "cpu"])
+    except SystemExit as exc:
+        assert exc.code in (0, None), capsys.readouterr().err
+    rows = json.loads(capsys.readouterr().out)
+    read = {Path(row["file"]).name: row["text"] for row in rows}
+    assert read.keys() == labels.keys()
+    # The shipped model is below the issue's bar (0.92 character accuracy on fresh seen-font
+    # images), so it misreads a few samples by a letter; it must still read most of them exactly.
+    exact = [name for name in labels if read[name] == labels[name]]
+    assert len(exact) >= 8, {name: read[name] for name in labels if name not in exact}
+    for name in (
+        "sample01.jpg",
+        "sample02.jpg",
+        "sample04.jpg",
+        "sample11.jpg",
+    ):  # used by make demo / README
+        assert read[name] == labels[name]
+
+
+def test_shipped_checkpoint_records_its_scores() -> None:
+    raw = torch.load(shipped_weights_path(), map_location="cpu", weights_only=True)
+    assert set(raw["scores"]) == {"seen", "unseen"}
+    assert all(raw["scores"][split]["count"] == 500 for split in ("seen", "unseen"))
