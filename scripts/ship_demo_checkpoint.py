@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -50,12 +51,16 @@ def main() -> int:
         sys.exit(f"{args.source} is not a compact export (use the run's best-fp16.pt)")
     raw["provenance"] = args.provenance
     raw["scores"] = read_scores(args.scores)
-    atomic_save(raw, args.out)
-    size = args.out.stat().st_size
-    if size >= MAX_BYTES:
-        args.out.unlink()
-        sys.exit(f"{args.source} makes a {size:,}-byte file, over the {MAX_BYTES:,}-byte budget")
-    load_checkpoint(args.out)  # loads strictly, or raises
+    # Staged beside the target: the shipped model is replaced only by a file that passed both checks.
+    staged = atomic_save(raw, args.out.with_name(f".{args.out.name}.staged"))
+    try:
+        size = staged.stat().st_size
+        if size >= MAX_BYTES:
+            sys.exit(f"{args.source} makes a {size:,}-byte file, over the {MAX_BYTES:,}-byte budget")
+        load_checkpoint(staged)  # loads strictly, or raises
+        os.replace(staged, args.out)
+    finally:
+        staged.unlink(missing_ok=True)
     print(f"wrote {args.out} ({size:,} bytes)")
     return 0
 

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 import ocrkit  # noqa: E402
 from ocrkit.cli import main  # noqa: E402
 from ocrkit.core_model.checkpoint import DERIVED_BUFFERS, load_checkpoint  # noqa: E402
+from ocrkit.core_model.evaluate import read_labels  # noqa: E402
 from ocrkit.weights import DEMO_SWITCH_ENV, WEIGHTS_ENV, default_weights_path, shipped_weights_path  # noqa: E402
 
 pytestmark = pytest.mark.model
@@ -20,8 +21,7 @@ SAMPLES = Path(ocrkit.__file__).resolve().parent / "assets" / "samples"
 
 
 def sample_labels() -> dict[str, str]:
-    rows = (line.split("\t") for line in (SAMPLES / "labels.tsv").read_text(encoding="utf-8").splitlines())
-    return {name: label for name, label in rows}
+    return {row.filename: row.label for row in read_labels(SAMPLES / "labels.tsv", SAMPLES)}
 
 
 @pytest.fixture(autouse=True)
@@ -60,13 +60,10 @@ def test_demo_checkpoint_is_the_default_and_predict_reads_the_samples(capsys) ->
     # images), so it misreads a few samples by a letter; it must still read most of them exactly.
     exact = [name for name in labels if read[name] == labels[name]]
     assert len(exact) >= 8, {name: read[name] for name in labels if name not in exact}
-    for name in (
-        "sample01.jpg",
-        "sample02.jpg",
-        "sample04.jpg",
-        "sample11.jpg",
-    ):  # used by make demo / README
-        assert read[name] == labels[name]
+    used_by_demo_and_readme = ("sample01.jpg", "sample02.jpg", "sample04.jpg", "sample11.jpg")
+    assert {name: read[name] for name in used_by_demo_and_readme} == {
+        n: labels[n] for n in used_by_demo_and_readme
+    }
 
 
 def test_shipped_checkpoint_records_its_scores() -> None:
