@@ -209,6 +209,12 @@ def register(app: typer.Typer) -> None:
         threads: int | None = typer.Option(
             None, "--threads", help="CPU threads for torch.", show_default=False
         ),
+        cpu_bf16: bool = typer.Option(
+            False,
+            "--cpu-bf16",
+            help="On CPU, compute forward passes in bf16 (autocast): about 2x faster on CPUs with "
+            "native bf16 (AVX512-BF16 or AMX), slower on others. CUDA always uses bf16.",
+        ),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="Summary as a table or JSON."),
     ) -> None:
         _require_torch("train")
@@ -237,6 +243,7 @@ def register(app: typer.Typer) -> None:
             val_limit=val_limit,
             train_limit=train_limit,
             fp16_export=fp16_export,
+            cpu_bf16=cpu_bf16,
             threads=threads,
         )
         err = _console(stderr=True)

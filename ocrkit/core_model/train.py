@@ -76,6 +76,9 @@ class TrainConfig:
     save_every: int = 200
     train_limit: int | None = None
     fp16_export: bool = False
+    #: bf16 autocast on CPU: about 2x faster where the CPU has native bf16 (AVX512-BF16/AMX),
+    #: slower where it is emulated, so it is opt-in; CUDA always autocasts
+    cpu_bf16: bool = False
     threads: int | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -375,7 +378,7 @@ class Trainer:
             )
         )
         stopped = "done"
-        autocast = device.type == "cuda"
+        autocast = device.type == "cuda" or (device.type == "cpu" and c.cpu_bf16)
         try:
             while step < total_steps:
                 gen = torch.Generator().manual_seed(c.seed * 1_000_003 + epoch)

@@ -132,12 +132,16 @@ def test_cli_train_then_eval(data, tmp_path, capsys):
             "4",
             "--warmup-steps",
             "1",
+            "--device",
+            "cpu",
+            "--cpu-bf16",
             "--format",
             "json",
         ]
     )
     log = json.loads(capsys.readouterr().out)
     assert log["steps"] == 2 and log["best"].endswith("best.pt")
+    assert log["train_config"]["cpu_bf16"] is True
     assert json.loads((out / "train-log.json").read_text())["steps"] == 2
     main(
         [
@@ -186,3 +190,27 @@ def test_fine_tune_from_weights_keeps_their_architecture(data, tmp_path):
     )
     assert second.steps == 1 and second.config.hidden == 32
     assert load_checkpoint(tmp_path / "second" / "best.pt").config.hidden == 32
+
+
+@pytest.mark.parametrize("cpu_bf16", [False, True])
+def test_cpu_bf16_autocasts_the_forward_pass_and_keeps_float32_weights(data, tmp_path, cpu_bf16):
+    seen: set[torch.dtype] = set()
+
+    def record(module, args, output):
+        if isinstance(module, torch.nn.Linear) and isinstance(output, torch.Tensor):
+            seen.add(output.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        result = train(
+            TrainConfig(
+                data=data, out=tmp_path, max_steps=2, warmup_steps=1, device="cpu", cpu_bf16=cpu_bf16, **TINY
+            )
+        )
+    finally:
+        handle.remove()
+    assert result.steps == 2
+    assert (torch.bfloat16 in seen) is cpu_bf16, seen
+    state, meta = read_checkpoint(tmp_path / "best.pt")
+    assert all(t.dtype == torch.float32 for t in state.values() if t.is_floating_point())
+    assert meta["train_config"]["cpu_bf16"] is cpu_bf16
