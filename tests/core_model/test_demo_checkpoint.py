@@ -56,11 +56,11 @@ def test_demo_checkpoint_is_the_default_and_predict_reads_the_samples(capsys) ->
     rows = json.loads(capsys.readouterr().out)
     read = {Path(row["file"]).name: row["text"] for row in rows}
     assert read.keys() == labels.keys()
-    # The shipped model is below the issue's bar (0.92 character accuracy on fresh seen-font
-    # images), so it misreads a few samples by a letter; it must still read most of them exactly.
+    # 0.988 character accuracy on fresh seen-font images still means about one misread letter per
+    # eighty: the shipped model misreads two samples by one character ("улица пенина", "20035").
     exact = [name for name in labels if read[name] == labels[name]]
-    assert len(exact) >= 8, {name: read[name] for name in labels if name not in exact}
-    used_by_demo_and_readme = ("sample01.jpg", "sample02.jpg", "sample04.jpg", "sample11.jpg")
+    assert len(exact) >= 10, {name: read[name] for name in labels if name not in exact}
+    used_by_demo_and_readme = ("sample01.jpg", "sample02.jpg", "sample04.jpg", "sample09.jpg")
     assert {name: read[name] for name in used_by_demo_and_readme} == {
         n: labels[n] for n in used_by_demo_and_readme
     }
@@ -70,3 +70,53 @@ def test_shipped_checkpoint_records_its_scores() -> None:
     raw = torch.load(shipped_weights_path(), map_location="cpu", weights_only=True)
     assert set(raw["scores"]) == {"seen", "unseen"}
     assert all(raw["scores"][split]["count"] == 500 for split in ("seen", "unseen"))
+
+
+@pytest.mark.slow
+def test_shipped_checkpoint_meets_the_quality_bar_on_fresh_test_splits(tmp_path, capsys) -> None:
+    """Re-measures the README's scores: regenerate the seed-2 test splits, run `ocrkit eval` on them."""
+    from ocrkit.synth import find_fonts
+
+    if not find_fonts().faces:
+        pytest.skip("needs Cyrillic fonts installed")
+    data = tmp_path / "eval"
+    main(
+        [
+            "synth",
+            "--out",
+            str(data),
+            "--count",
+            "0",
+            "--test-count",
+            "500",
+            "--unseen-count",
+            "500",
+            "--seed",
+            "2",
+            "--format",
+            "json",
+        ]
+    )
+    capsys.readouterr()
+    measured = {}
+    for name, split in (("seen", "test"), ("unseen", "test_unseen")):
+        main(
+            [
+                "eval",
+                "--images",
+                str(data / split),
+                "--labels",
+                str(data / f"{split}.tsv"),
+                "--device",
+                "cpu",
+                "--format",
+                "json",
+            ]
+        )
+        measured[name] = json.loads(capsys.readouterr().out)
+    assert measured["seen"]["count"] == measured["unseen"]["count"] == 500
+    assert measured["seen"]["char_accuracy"] >= 0.95, measured["seen"]["char_accuracy"]
+    assert measured["unseen"]["char_accuracy"] >= 0.85, measured["unseen"]["char_accuracy"]
+    recorded = torch.load(shipped_weights_path(), map_location="cpu", weights_only=True)["scores"]
+    for name in ("seen", "unseen"):
+        assert measured[name]["char_accuracy"] == pytest.approx(recorded[name]["char_accuracy"], abs=0.005)
