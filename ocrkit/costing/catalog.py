@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ocrkit.costing.model import CatalogInfo, Cloud, fmt_num
 from ocrkit.costing.tiers import Tier
-from ocrkit.costing.yamlfile import config_error, read_yaml
+from ocrkit.config import config_error, read_yaml
 from ocrkit.errors import ConfigError
 from ocrkit.resources import configs_dir
 

@@ -19,7 +19,7 @@ from ocrkit.costing.model import PLANS, Plan
 from ocrkit.costing.services import ServiceDef, Usage
 from ocrkit.costing.services import aws as aws_services
 from ocrkit.costing.services import gcp as gcp_services
-from ocrkit.costing.yamlfile import config_error, dotted, read_yaml
+from ocrkit.config import config_error, dotted, read_yaml
 from ocrkit.errors import ConfigError
 from ocrkit.resources import configs_dir
 

@@ -27,8 +27,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -36,15 +36,14 @@ from typing import Any, ClassVar
 
 from ocrkit.deploy.executor import execute
 from ocrkit.deploy.plan import ExecutablePlan, Step, StepResult, no_change
-from ocrkit.deploy.provider import (
+from ocrkit.deploy.records import (
+    DeployPlan,
     Events,
     InvokeResult,
-    Plan,
     PlannedCall,
     ResourceRecord,
     StateLike,
     StatusReport,
-    TeardownReport,
 )
 from ocrkit.errors import OcrkitError
 from ocrkit.providers.local.run import MODULE, command_line
@@ -129,7 +128,7 @@ class LocalProvider:
             step = Step(call, self._start_step(spec, restart=None))
         return ExecutablePlan.of(self.cloud, spec.name, [step], hourly_cost=None, warnings=warnings)
 
-    def apply(self, spec: Any, plan: Plan, state: StateLike, events: Events) -> StateLike:
+    def apply(self, spec: Any, plan: DeployPlan, state: StateLike, events: Events) -> StateLike:
         spec = _unwrap(spec)
         if not isinstance(plan, ExecutablePlan):
             plan = self.plan(spec, state)
@@ -250,51 +249,81 @@ class LocalProvider:
             )
         return post(f"{url}/predict", body, content_type)
 
-    # -- teardown -----------------------------------------------------------------------------------
+    # -- teardown (run by ocrkit.deploy.pipeline.destroy) ---------------------------------------------
 
-    def teardown(self, name: str, state: StateLike | None, events: Events) -> TeardownReport:
-        pids: dict[int, str] = {}  # pid -> what it is, in words
-        keys: list[str] = []
-        grace = 15.0
-        if state is not None:
-            for key, record in list(state.resources.items()):
-                if record.kind != KIND:
-                    continue
-                keys.append(key)
-                pids[_pid_of(record)] = f"{KIND} {record.id} ({record.attrs.get('url', 'no url')})"
-                grace = float(record.attrs.get("stop_timeout_s", grace))
-        for found in find_servers(name):
-            pids.setdefault(found.pid, f"{KIND} {found.pid} (found by name '{name}')")
-        deleted: list[str] = []
-        alive = [pid for pid in pids if _is_our_server(pid)]
-        if alive:
-            events.step(f"Stopping the local server (PID {', '.join(map(str, alive))})")
-            _stop(alive, grace)
-        for pid, words in pids.items():
-            if not _is_our_server(pid):
-                deleted.append(words)
-        ports = []
-        if state is not None:
-            for key in keys:
-                record = state.resources.get(key)
-                if record is not None and record.attrs.get("port"):
-                    ports.append((str(record.attrs.get("host", "127.0.0.1")), int(record.attrs["port"])))
-        still = {s.pid for s in find_servers(name)} | {pid for pid in pids if _is_our_server(pid)}
-        remaining = [f"{KIND} {pid} is still running" for pid in sorted(still)]
-        for host, port in ports:
-            if _wait_port_closed(host, port, timeout_s=5.0):
-                continue
-            remaining.append(f"port {host}:{port} still accepts connections")
-        if state is not None and not remaining:
-            for key in keys:
-                state.resources.pop(key, None)
-            for out in ("url", "predict_url", "log"):
-                state.outputs.pop(out, None)
-            if keys:
-                state.save()
-        if not pids:
-            events.info(f"no local server named '{name}' is running")
-        return TeardownReport(deleted=deleted, remaining=remaining)
+    def teardown_target(self, name: str, state: StateLike | None) -> LocalTeardown:
+        return LocalTeardown(name, state)
+
+
+@dataclass
+class LocalTeardown:
+    """The local server's teardown: the recorded process and any found by name, stopped; then no process
+    of this name may still run and no recorded port may still accept connections."""
+
+    name: str
+    state: StateLike | None
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._ports = self._recorded()  # the executor forgets records as it goes; ports are checked after
+
+    def errors(self, action: str) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def _recorded(self) -> list[tuple[str, ResourceRecord]]:
+        if self.state is None:
+            return []
+        return [(k, r) for k, r in self.state.resources.items() if r.kind == KIND]
+
+    def discover(self) -> list[tuple[str, ResourceRecord]]:
+        recorded = {_pid_of(r) for _, r in self._recorded()}
+        found = [
+            (f"{KEY}@{s.pid}", ResourceRecord(KIND, str(s.pid), {"found_by_name": self.name}))
+            for s in find_servers(self.name)
+            if s.pid not in recorded
+        ]
+        if not found and not recorded:
+            self.notes.append(f"no local server named '{self.name}' is running")
+        return found
+
+    def sort(self, items: Iterable[tuple[str, ResourceRecord]]) -> list[tuple[str, ResourceRecord]]:
+        return list(items)
+
+    def delete_step(self, key: str, rec: ResourceRecord) -> Step:
+        pid = _pid_of(rec)
+        if rec.attrs.get("found_by_name"):
+            label = f"{KIND} {pid} (found by name '{self.name}')"
+        else:
+            label = f"{KIND} {rec.id} ({rec.attrs.get('url', 'no url')})"
+        grace = float(rec.attrs.get("stop_timeout_s", 15.0))
+
+        def run(ctx) -> StepResult:
+            if _is_our_server(pid):
+                ctx.events.step(f"Stopping the local server (PID {pid})")
+                _stop([pid], grace)
+            if _is_our_server(pid):
+                raise OcrkitError(f"the local server (PID {pid}) did not stop")
+            return StepResult(forget=True)
+
+        return Step(PlannedCall(key, KIND, "delete", f"stop PID {pid}", {"label": label}), run)
+
+    def remaining(self) -> list[str]:
+        still = {s.pid for s in find_servers(self.name)}
+        out = [f"{KIND} {pid} is still running" for pid in sorted(still)]
+        for _, record in self._recorded_ports:
+            host, port = str(record.attrs.get("host", "127.0.0.1")), int(record.attrs["port"])
+            if not _wait_port_closed(host, port, timeout_s=5.0):
+                out.append(f"port {host}:{port} still accepts connections")
+        return out
+
+    @property
+    def _recorded_ports(self) -> list[tuple[str, ResourceRecord]]:
+        return [(k, r) for k, r in self._ports if r.attrs.get("port")]
+
+    def finish(self, state: StateLike) -> None:
+        for out in ("url", "predict_url", "log"):
+            state.outputs.pop(out, None)
+        state.save()
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from ocrkit.deploy.events import RecordingEvents
+from ocrkit.deploy.progress import RecordingEvents
 from ocrkit.deploy.state import open_state
+from ocrkit.providers.aws.planning import Options
 from ocrkit.providers.aws.provider import AwsProvider
-from ocrkit.providers.aws.resources import Options
 from tests.gateway.imagehost import image_host  # noqa: F401 - fixture for the URL-input tests
 
 LAUNCHER = Path(__file__).with_name("moto_server.py")

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from ocrkit.cli import main
-from ocrkit.deploy.provider import ResourceRecord
+from ocrkit.deploy.records import ResourceRecord
 from ocrkit.deploy.state import load_state, new_state
 from ocrkit.errors import OcrkitError
 from ocrkit.providers.aws.provider import AwsProvider

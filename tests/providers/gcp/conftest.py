@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from ocrkit.deploy.events import RecordingEvents
+from ocrkit.deploy.progress import RecordingEvents
 from ocrkit.deploy.state import open_state
 from ocrkit.providers.gcp.provider import GcpProvider
-from ocrkit.providers.gcp.resources import Options
+from ocrkit.providers.gcp.planning import Options
 
 BIN = Path(os.sys.executable).parent
 PROJECT = "demo-project"

@@ -11,7 +11,7 @@ import pytest
 
 from ocrkit.cli import main
 from ocrkit.deploy.state import load_state
-from ocrkit.providers.gcp import resources
+from ocrkit.providers.gcp import functions, planning
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -35,8 +35,8 @@ def fake_weights(tmp_path) -> Path:
 def no_put(monkeypatch):
     """drongo's upload URL is storage.googleapis.com: record the PUT instead of sending it."""
     sent: list[int] = []
-    monkeypatch.setattr(resources, "default_put", lambda url, data: sent.append(len(data)))
-    monkeypatch.setattr(resources.Options, "__init__", _fast_options_init(resources.Options.__init__))
+    monkeypatch.setattr(functions, "default_put", lambda url, data: sent.append(len(data)))
+    monkeypatch.setattr(planning.Options, "__init__", _fast_options_init(planning.Options.__init__))
     return sent
 
 
