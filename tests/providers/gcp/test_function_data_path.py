@@ -113,7 +113,7 @@ def test_the_reports_curl_call(function_url, model_server, tmp_path):
     assert answer["text"] == expected.text
     assert answer["confidence"] == pytest.approx(expected.confidence, abs=1e-4)
     # the served code is the zip's, standard library only
-    assert (source / "ocrkit" / "providers" / "gcp" / "vertex_backend.py").is_file()
+    assert (source / "ocrkit" / "runtime" / "vertex_backend.py").is_file()
     assert not (source / "ocrkit" / "core_model").exists()
 
 
