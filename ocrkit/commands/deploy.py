@@ -79,6 +79,8 @@ Example: ocrkit teardown --cloud aws --name ocrkit-ocr --yes
 _CLOUD_HELP = "Where: aws, gcp or local."
 _CONFIG_HELP = "Deploy config (YAML). Default: the shipped configs/deploy/CLOUD.yaml."
 _NAME_HELP = "Deployment name (default: name: in the config). Every resource is named and tagged after it."
+
+
 def _cloud(value: str) -> str:
     picked = value.strip().lower()
     if picked not in CLOUDS:

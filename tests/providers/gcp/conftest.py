@@ -27,8 +27,8 @@ import pytest
 
 from ocrkit.deploy.progress import RecordingEvents
 from ocrkit.deploy.state import open_state
-from ocrkit.providers.gcp.provider import GcpProvider
 from ocrkit.providers.gcp.planning import Options
+from ocrkit.providers.gcp.provider import GcpProvider
 
 BIN = Path(os.sys.executable).parent
 PROJECT = "demo-project"

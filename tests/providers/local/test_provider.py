@@ -19,13 +19,9 @@ from ocrkit.deploy.progress import RecordingEvents
 from ocrkit.deploy.records import ResourceRecord
 from ocrkit.deploy.state import DeployState, load_state, open_state
 from ocrkit.errors import OcrkitError
-from ocrkit.providers.local.provider import (
-    COST_NOTE,
-    KIND,
-    LocalProvider,
-    _is_our_server,
-    find_servers,
-)
+from ocrkit.providers.local.processes import find_servers
+from ocrkit.providers.local.processes import is_our_server as _is_our_server
+from ocrkit.providers.local.provider import COST_NOTE, KIND, LocalProvider
 from ocrkit.providers.local.run import command_line, parse_args
 from ocrkit.providers.local.spec import LocalDeploySpec, load_local_spec
 from tests.gateway.imagegen import make_png
