@@ -4,31 +4,12 @@ storage emulator; the plan's cost, the public/private wording, and the options t
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
-from ocrkit.cli import main
 from ocrkit.deploy.state import load_state
 from ocrkit.providers.gcp import functions, planning
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def fake_weights(tmp_path) -> Path:
-    path = tmp_path / "model.pt"
-    path.write_bytes(os.urandom(200_000))  # the control plane only packs and uploads it
-    return path
+from tests.providers.helpers import run
 
 
 @pytest.fixture
