@@ -64,7 +64,7 @@ class CloudProvider:
 
         def make(key: str, rec: ResourceRecord) -> Step:
             step = target.delete_step(key, rec)
-            call = PlannedCall(key, rec.kind, "delete", self._delete_summary(rec), {})
+            call = PlannedCall(key, rec.kind, "delete", self._delete_summary(rec), {}, step.call.calls)
             return Step(call, step.run)
 
         return make
@@ -137,7 +137,8 @@ class CloudTeardown:
             return StepResult(forget=True)
 
         action = "delete" if self.counted(rec) else "noop"
-        return self.guard(Step(PlannedCall(key, rec.kind, action, rec.id, {"label": label}), run))
+        calls = self.registry.delete_calls(rec.kind) if action == "delete" else ()
+        return self.guard(Step(PlannedCall(key, rec.kind, action, rec.id, {"label": label}, calls), run))
 
     def remaining(self) -> list[str]:
         return [f"{rec.kind} {rec.id}" for _, rec in self.find()]

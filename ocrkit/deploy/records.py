@@ -25,6 +25,9 @@ class PlannedCall:
     action: Action
     summary: str  # key settings in words, e.g. "ml.g4dn.xlarge x 1, autoscaling 1-2"
     details: dict[str, Any] = field(default_factory=dict)
+    # the API operations this step may make ("s3.CreateBucket"), as data: the printed plan, a dry run's
+    # JSON and the tests read the same list; reads (describe, waiters) are not listed
+    calls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,9 @@ class Family(Generic[P, C]):
     describe: Mapping[str, Callable[[C, ResourceRecord], Described]] = field(default_factory=dict)  # kind
     discover: Callable[[C], Found] | None = None  # the deployment's resources of this family, by name
     rank: Mapping[str, int] = field(default_factory=dict)  # kind -> deletion order (lower first)
+    delete_calls: Mapping[str, tuple[str, ...]] = field(
+        default_factory=dict
+    )  # kind -> operations it may make
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,9 @@ class Registry(Generic[P, C]):
         if found is None:
             raise ValueError(f"no deleter for {kind}")
         return found
+
+    def delete_calls(self, kind: str) -> tuple[str, ...]:
+        return self._by_kind("delete_calls", kind) or ()
 
     def describe(self, access: C, rec: ResourceRecord) -> Described:
         fn = self._by_kind("describe", rec.kind)

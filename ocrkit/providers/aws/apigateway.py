@@ -80,7 +80,8 @@ def plan_api(p: AwsPlanContext) -> Step:
                 client.update_api(ApiId=got["ApiId"], CorsConfiguration=cors)
             return StepResult(rec, outputs)
 
-        return p.step("api", "apigateway:api", "update", f"{summary} (change: CORS)", update)
+        calls = ["apigatewayv2.DeleteCorsConfiguration" if cors is None else "apigatewayv2.UpdateApi"]
+        return p.step("api", "apigateway:api", "update", f"{summary} (change: CORS)", update, calls=calls)
 
     def create(ctx: Context) -> StepResult:
         kwargs: dict[str, Any] = {
@@ -95,7 +96,7 @@ def plan_api(p: AwsPlanContext) -> Step:
         rec = ResourceRecord("apigateway:api", created["ApiId"], {"endpoint": created.get("ApiEndpoint")})
         return StepResult(rec, _api_outputs(p, created))
 
-    return p.step("api", "apigateway:api", "create", summary, create)
+    return p.step("api", "apigateway:api", "create", summary, create, calls=["apigatewayv2.CreateApi"])
 
 
 def _api_outputs(p: AwsPlanContext, api: dict) -> dict[str, Any]:
@@ -137,7 +138,8 @@ def plan_integration(p: AwsPlanContext) -> Step:
             )
             return StepResult(rec, outputs)
 
-        return p.step("integration", rec.kind, "update", summary, update)
+        calls = ["apigatewayv2.UpdateIntegration"]
+        return p.step("integration", rec.kind, "update", summary, update, calls=calls)
 
     def create(ctx: Context) -> StepResult:
         api_id = ctx.get("api_id")
@@ -145,7 +147,8 @@ def plan_integration(p: AwsPlanContext) -> Step:
         rec = ResourceRecord("apigateway:integration", created["IntegrationId"], {"api_id": api_id})
         return StepResult(rec, {"integration_id": created["IntegrationId"]})
 
-    return p.step("integration", "apigateway:integration", "create", summary, create)
+    calls = ["apigatewayv2.CreateIntegration"]
+    return p.step("integration", "apigateway:integration", "create", summary, create, calls=calls)
 
 
 def plan_route(p: AwsPlanContext) -> Step:
@@ -173,7 +176,7 @@ def plan_route(p: AwsPlanContext) -> Step:
             )
             return StepResult(rec)
 
-        return p.step("route", rec.kind, "update", summary, update)
+        return p.step("route", rec.kind, "update", summary, update, calls=["apigatewayv2.UpdateRoute"])
 
     def create(ctx: Context) -> StepResult:
         api_id = ctx.get("api_id")
@@ -185,7 +188,8 @@ def plan_route(p: AwsPlanContext) -> Step:
         )
         return StepResult(ResourceRecord("apigateway:route", created["RouteId"], {"api_id": api_id}))
 
-    return p.step("route", "apigateway:route", "create", summary, create, authorization=auth)
+    calls = ["apigatewayv2.CreateRoute"]
+    return p.step("route", "apigateway:route", "create", summary, create, calls=calls, authorization=auth)
 
 
 def plan_stage(p: AwsPlanContext) -> Step:
@@ -230,7 +234,8 @@ def plan_stage(p: AwsPlanContext) -> Step:
             )
             return StepResult(rec)
 
-        return p.step("stage", rec.kind, "update", summary, update, throttling=settings)
+        calls = ["apigatewayv2.UpdateStage"]
+        return p.step("stage", rec.kind, "update", summary, update, calls=calls, throttling=settings)
 
     def create(ctx: Context) -> StepResult:
         api_id = ctx.get("api_id")
@@ -244,7 +249,8 @@ def plan_stage(p: AwsPlanContext) -> Step:
         )
         return StepResult(ResourceRecord("apigateway:stage", f"{api_id}/{STAGE}", {"api_id": api_id}))
 
-    return p.step("stage", "apigateway:stage", "create", summary, create, throttling=settings)
+    calls = ["apigatewayv2.CreateStage"]
+    return p.step("stage", "apigateway:stage", "create", summary, create, calls=calls, throttling=settings)
 
 
 def _cors_norm(cors: dict | None) -> Any:
@@ -315,4 +321,10 @@ FAMILY = Family[AwsPlanContext, AwsAccess](
     },
     discover=discover,
     rank={"apigateway:stage": 1, "apigateway:route": 2, "apigateway:integration": 3, "apigateway:api": 4},
+    delete_calls={
+        "apigateway:stage": ("apigatewayv2.DeleteStage",),
+        "apigateway:route": ("apigatewayv2.DeleteRoute",),
+        "apigateway:integration": ("apigatewayv2.DeleteIntegration",),
+        "apigateway:api": ("apigatewayv2.DeleteApi",),
+    },
 )

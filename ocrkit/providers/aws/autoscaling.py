@@ -13,6 +13,8 @@ from ocrkit.providers.aws.planning import AwsAccess, AwsPlanContext, gone
 from ocrkit.providers.aws.session import error_code, is_not_found
 
 KIND = "autoscaling:scalable-target"
+NS = "application-autoscaling"
+DEREGISTER_CALLS = (f"{NS}.DeleteScalingPolicy", f"{NS}.DeregisterScalableTarget")
 
 
 def deregister_scaling(p: AwsPlanContext) -> None:
@@ -107,7 +109,8 @@ def plan_autoscaling(p: AwsPlanContext) -> Step:
         return StepResult(rec)
 
     action = "create" if changes == ["target", "policy"] and p.record("autoscaling") is None else "update"
-    return p.step("autoscaling", rec.kind, action, summary, run, policy=config)
+    calls = [f"{NS}.RegisterScalableTarget", f"{NS}.PutScalingPolicy"]
+    return p.step("autoscaling", rec.kind, action, summary, run, calls=calls, policy=config)
 
 
 def delete_scalable_target(a: AwsAccess, rec: ResourceRecord, events: Events) -> None:
@@ -158,4 +161,5 @@ FAMILY = Family[AwsPlanContext, AwsAccess](
     describe={KIND: describe_scalable_target},
     discover=discover,
     rank={KIND: 7},
+    delete_calls={KIND: DEREGISTER_CALLS},
 )

@@ -71,7 +71,12 @@ def plan_role(
 
     action = "create" if got is None else "update"
     detail = summary if got is None else f"{summary} (change: {', '.join(changes)})"
-    return p.step(key, "iam:role", action, detail, run, policy=policy, trust=trust)
+    if got is None:
+        calls = ["iam.CreateRole", "iam.PutRolePolicy"]
+    else:
+        wanted = {"trust": "iam.UpdateAssumeRolePolicy", "tags": "iam.TagRole", "policy": "iam.PutRolePolicy"}
+        calls = [wanted[c] for c in changes]
+    return p.step(key, "iam:role", action, detail, run, calls=calls, policy=policy, trust=trust)
 
 
 def plan_sagemaker_role(p: AwsPlanContext) -> Step:
@@ -144,4 +149,5 @@ FAMILY = Family[AwsPlanContext, AwsAccess](
     describe={KIND: describe_role},
     discover=discover,
     rank={KIND: 11},
+    delete_calls={KIND: ("iam.DeleteRolePolicy", "iam.DetachRolePolicy", "iam.DeleteRole")},
 )

@@ -142,9 +142,25 @@ def plan_function(p: AwsPlanContext) -> Step:
         action,
         detail,
         run,
+        calls=_function_calls(got is None, changes, f.reserved_concurrency),
         environment=p.d.gateway_env,
         changes=changes,
     )
+
+
+def _function_calls(create: bool, changes: list[str], reserved: int | None) -> list[str]:
+    if create:
+        return ["lambda.CreateFunction"] + ([] if reserved is None else ["lambda.PutFunctionConcurrency"])
+    calls = ["lambda.UpdateFunctionCode"] if "code" in changes else []
+    if set(changes) & {"Runtime", "Handler", "MemorySize", "Timeout", "Role", "Environment", "VpcConfig"}:
+        calls.append("lambda.UpdateFunctionConfiguration")
+    if "tags" in changes:
+        calls.append("lambda.TagResource")
+    if "reserved concurrency" in changes:
+        calls.append(
+            "lambda.DeleteFunctionConcurrency" if reserved is None else "lambda.PutFunctionConcurrency"
+        )
+    return calls
 
 
 def _lambda_wait(p: AwsPlanContext, client, waiter: str) -> None:
@@ -204,7 +220,14 @@ def plan_function_alias(p: AwsPlanContext) -> Step:
         return StepResult(rec, {**outputs, "function_version": version})
 
     action = "create" if got is None else "update"
-    return p.step("function_alias", "lambda:alias", action, summary, run)
+    calls = []
+    if got is None or function_changes:
+        calls = ["lambda.PublishVersion", "lambda.CreateAlias" if got is None else "lambda.UpdateAlias"]
+    if f.provisioned_concurrency:
+        calls.append("lambda.PutProvisionedConcurrencyConfig")
+    elif provisioned_now:
+        calls.append("lambda.DeleteProvisionedConcurrencyConfig")
+    return p.step("function_alias", "lambda:alias", action, summary, run, calls=calls)
 
 
 def plan_invoke_permission(p: AwsPlanContext) -> Step:
@@ -241,7 +264,8 @@ def plan_invoke_permission(p: AwsPlanContext) -> Step:
         return StepResult(rec, {"permission_source_arn": source})
 
     action = "create" if current is None else "update"
-    return p.step("invoke_permission", rec.kind, action, summary, run)
+    calls = ([] if current is None else ["lambda.RemovePermission"]) + ["lambda.AddPermission"]
+    return p.step("invoke_permission", rec.kind, action, summary, run, calls=calls)
 
 
 def _source_arn(statement: dict) -> str | None:
@@ -330,4 +354,9 @@ FAMILY = Family[AwsPlanContext, AwsAccess](
     },
     discover=discover,
     rank={"lambda:permission": 0, "lambda:alias": 5, "lambda:function": 6},
+    delete_calls={
+        "lambda:permission": ("lambda.RemovePermission",),
+        "lambda:alias": ("lambda.DeleteProvisionedConcurrencyConfig", "lambda.DeleteAlias"),
+        "lambda:function": ("lambda.DeleteFunction",),
+    },
 )

@@ -37,7 +37,9 @@ def plan_log_group(p: AwsPlanContext, key: str, name: str, retention: int) -> St
         client.put_retention_policy(logGroupName=name, retentionInDays=retention)
         return StepResult(rec)
 
-    return p.step(key, "logs:log-group", "create" if found is None else "update", summary, run)
+    calls = (["logs.CreateLogGroup"] if found is None else []) + ["logs.PutRetentionPolicy"]
+    action = "create" if found is None else "update"
+    return p.step(key, "logs:log-group", action, summary, run, calls=calls)
 
 
 def plan_endpoint_log_group(p: AwsPlanContext) -> Step:
@@ -91,4 +93,5 @@ FAMILY = Family[AwsPlanContext, AwsAccess](
     describe={KIND: describe_log_group},
     discover=discover,
     rank={KIND: 12},
+    delete_calls={KIND: ("logs.DeleteLogGroup",)},
 )

@@ -8,7 +8,7 @@ sit in `Observed`, a typed record on the context, never in hidden attributes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,8 +116,12 @@ class AwsPlanContext:
                 delay = min(delay * 2, 10.0)
 
     @staticmethod
-    def step(key: str, kind: str, action: str, summary: str, run, **details: Any) -> Step:
-        return Step(PlannedCall(key, kind, action, summary, details), run)  # type: ignore[arg-type]
+    def step(
+        key: str, kind: str, action: str, summary: str, run, *, calls: Iterable[str] = (), **details: Any
+    ) -> Step:
+        """A planned step: what the user sees, the API operations it may make, and what runs them."""
+        planned = PlannedCall(key, kind, action, summary, details, tuple(calls))  # type: ignore[arg-type]
+        return Step(planned, run)
 
 
 @dataclass

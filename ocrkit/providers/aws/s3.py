@@ -31,6 +31,7 @@ def plan_bucket(p: AwsPlanContext) -> Step:
             "create",
             summary,
             _apply_bucket(p, create=True),
+            calls=_bucket_calls(p, create=True),
             name=n.bucket,
             encryption=encryption,
         )
@@ -42,10 +43,25 @@ def plan_bucket(p: AwsPlanContext) -> Step:
             "update",
             f"{summary} (fix: {', '.join(drift)})",
             _apply_bucket(p, create=False),
+            calls=_bucket_calls(p, create=False),
             name=n.bucket,
             drift=drift,
         )
     return p.step("bucket", "s3:bucket", "noop", summary, _bucket_noop(p), name=n.bucket)
+
+
+def _bucket_calls(p: AwsPlanContext, *, create: bool) -> list[str]:
+    calls = ["s3.CreateBucket"] if create else []
+    calls += ["s3.PutPublicAccessBlock", "s3.PutBucketEncryption", "s3.PutBucketVersioning"]
+    calls += ["s3.PutBucketTagging"]
+    return calls + (["s3.PutBucketLifecycleConfiguration"] if _lifecycle_rules(p) else [])
+
+
+def upload_calls(size: int) -> list[str]:
+    """boto3's upload_file: one PutObject, or a multipart upload from its 8 MiB threshold on."""
+    if size >= 8 * 1024 * 1024:
+        return ["s3.CreateMultipartUpload", "s3.UploadPart", "s3.CompleteMultipartUpload"]
+    return ["s3.PutObject"]
 
 
 def _bucket_noop(p: AwsPlanContext):
@@ -203,7 +219,9 @@ def plan_artifact(p: AwsPlanContext) -> Step:
         p.c("s3").upload_file(str(art.path), p.n.bucket, key, ExtraArgs=extra, Callback=progress)
         return StepResult(ResourceRecord("s3:object", key, attrs), {"artifact_key": key})
 
-    return p.step("artifact", "s3:object", action, f"upload {summary}", run, size=art.size, sha256=art.sha256)
+    calls = upload_calls(art.size)
+    upload = f"upload {summary}"
+    return p.step("artifact", "s3:object", action, upload, run, calls=calls, size=art.size, sha256=art.sha256)
 
 
 def plan_bucket_policy(p: AwsPlanContext) -> Step:
@@ -228,6 +246,7 @@ def plan_bucket_policy(p: AwsPlanContext) -> Step:
         "create" if current is None else "update",
         summary,
         run,
+        calls=["s3.PutBucketPolicy"],
         policy=doc,
     )
 
@@ -324,4 +343,9 @@ FAMILY = Family[AwsPlanContext, AwsAccess](
     },
     discover=discover,
     rank={"s3:bucket-policy": 13, "s3:object": 14, "s3:bucket": 15},
+    delete_calls={
+        "s3:bucket-policy": ("s3.DeleteBucketPolicy",),
+        "s3:object": ("s3.DeleteObjects",),
+        "s3:bucket": ("s3.DeleteBucketPolicy", "s3.DeleteObjects", "s3.DeleteBucket"),
+    },
 )

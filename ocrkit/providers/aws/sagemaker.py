@@ -15,7 +15,7 @@ from ocrkit.deploy.plan import Context, ResourceModel, Step, StepResult
 from ocrkit.deploy.records import Events, ResourceRecord
 from ocrkit.deploy.resource import Described, Family, Found
 from ocrkit.errors import OcrkitError
-from ocrkit.providers.aws.autoscaling import deregister_scaling
+from ocrkit.providers.aws.autoscaling import DEREGISTER_CALLS, deregister_scaling
 from ocrkit.providers.aws.names import VARIANT, Names
 from ocrkit.providers.aws.planning import AwsAccess, AwsPlanContext, describe_or_none, gone, repository
 from ocrkit.providers.aws.waiters import wait_for_endpoint
@@ -51,7 +51,8 @@ def plan_model(p: AwsPlanContext) -> Step:
     previous = p.record("model")
     if previous is not None and previous.id != name:
         summary += f" (replaces {previous.id}, removed once the endpoint has switched)"
-    return p.step("model", "sagemaker:model", "create", summary, run, image=p.d.image_uri)
+    calls = ["sagemaker.CreateModel"]
+    return p.step("model", "sagemaker:model", "create", summary, run, calls=calls, image=p.d.image_uri)
 
 
 def plan_endpoint_config(p: AwsPlanContext) -> Step:
@@ -98,6 +99,7 @@ def plan_endpoint_config(p: AwsPlanContext) -> Step:
         action,
         summary,
         run,
+        calls=["sagemaker.CreateEndpointConfig"],
         instance_type=s.instance_type,
         instance_count=s.instance_count,
     )
@@ -161,12 +163,18 @@ def plan_endpoint(p: AwsPlanContext) -> Step:
             {**outputs, "endpoint_arn": info.get("EndpointArn", n.endpoint_arn)},
         )
 
+    calls: list[str] = []
     if got is None:
         action, detail = "create", summary
+        calls = ["sagemaker.CreateEndpoint"]
     elif status == "Failed":
         action, detail = "update", f"{summary} (replace the Failed endpoint)"
+        calls = ["sagemaker.DeleteEndpoint", "sagemaker.CreateEndpoint"]
     elif got.get("EndpointConfigName") != p.d.config_name:
         action, detail = "update", f"{summary} (switch to {p.d.config_name})"
+        if p.seen.instance_type_changes:
+            calls = list(DEREGISTER_CALLS)
+        calls.append("sagemaker.UpdateEndpoint")
     else:
         action, detail = "update", f"{summary} (wait: now {status})"
     return p.step(
@@ -175,6 +183,7 @@ def plan_endpoint(p: AwsPlanContext) -> Step:
         action,
         detail,
         run,
+        calls=calls,
         quota=None if quota is None else quota.message,
     )
 
@@ -314,4 +323,9 @@ FAMILY = Family[AwsPlanContext, AwsAccess](
     },
     discover=discover,
     rank={"sagemaker:endpoint": 8, "sagemaker:endpoint-config": 9, "sagemaker:model": 10},
+    delete_calls={
+        "sagemaker:endpoint": ("sagemaker.DeleteEndpoint",),
+        "sagemaker:endpoint-config": ("sagemaker.DeleteEndpointConfig",),
+        "sagemaker:model": ("sagemaker.DeleteModel",),
+    },
 )
