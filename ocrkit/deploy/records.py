@@ -1,9 +1,10 @@
-"""The small interface every deploy target implements (aws, gcp, local), and the records it passes.
+"""The records the deploy stages pass (planned calls, plans, resource records, status and teardown
+reports) and the small interface every deploy target implements (aws, gcp, local).
 
-Chalice-style stages: `plan` makes only describe/list calls and returns the calls it would make;
-`apply` runs them, writing the state after every step; `teardown` works from the state or, when it
-is lost, from tags/labels alone. Providers never print: they report through an `Events` sink that
-the CLI renders with rich.
+Chalice-style stages, run by ocrkit.deploy.pipeline: `plan` makes only describe/list calls and returns the
+calls it would make; `apply` runs them, writing the state after every step; `teardown_target` gives
+`destroy` what it needs to work from the state or, when it is lost, from tags/labels alone. Providers never
+print: they report through an `Events` sink that the CLI renders with rich.
 """
 
 from __future__ import annotations
@@ -94,7 +95,9 @@ class Provider(Protocol):
     def apply(self, spec: Any, plan: DeployPlan, state: StateLike, events: Events) -> StateLike: ...
     def status(self, state: StateLike) -> StatusReport: ...
     def invoke(self, state: StateLike, body: bytes, content_type: str) -> InvokeResult: ...
-    def teardown(self, name: str, state: StateLike | None, events: Events) -> TeardownReport: ...
+    def teardown_target(self, name: str, state: StateLike | None) -> Any:
+        """What ocrkit.deploy.pipeline.destroy needs (a `TeardownTarget`) for this deployment."""
+        ...
 
 
 class StateLike(Protocol):

@@ -126,7 +126,9 @@ def plan_function(p: GcpPlanContext) -> Step:
             },
         )
 
-    return Step(PlannedCall("function", "functions:function", action, summary), run)
+    verb = "CreateFunction" if action == "create" else "UpdateFunction"
+    calls = ("functions.GenerateUploadUrl", "functions.<upload URL>.PUT", f"functions.{verb}")
+    return Step(PlannedCall("function", "functions:function", action, summary, {}, calls), run)
 
 
 def delete_function(a: GcpAccess, rec: ResourceRecord, events: Events) -> None:
@@ -163,4 +165,5 @@ FAMILY = Family[GcpPlanContext, GcpAccess](
     describe={KIND: describe_function},
     discover=discover,
     rank={KIND: 2},
+    delete_calls={KIND: ("functions.DeleteFunction",)},
 )

@@ -61,8 +61,10 @@ def plan_bucket(p: GcpPlanContext) -> Step:
                 PlannedCall("bucket", "gcs:bucket", "noop", summary),
                 lambda ctx: StepResult(record=rec, outputs={"bucket": name}),
             )
-        return Step(PlannedCall("bucket", "gcs:bucket", "update", summary, want), _make_bucket(p, False))
-    return Step(PlannedCall("bucket", "gcs:bucket", "create", summary, want), _make_bucket(p, True))
+        update = PlannedCall("bucket", "gcs:bucket", "update", summary, want, ("storage.buckets.patch",))
+        return Step(update, _make_bucket(p, False))
+    calls = ("storage.buckets.insert", "storage.buckets.patch")
+    return Step(PlannedCall("bucket", "gcs:bucket", "create", summary, want, calls), _make_bucket(p, True))
 
 
 def _make_bucket(p: GcpPlanContext, create: bool) -> Callable[[Context], StepResult]:
@@ -122,7 +124,8 @@ def plan_artifact(p: GcpPlanContext) -> Step:
             )
         return StepResult(record=ResourceRecord("gcs:object", name, attrs))
 
-    return Step(PlannedCall("artifact", "gcs:object", "create", summary, attrs), run)
+    calls = ("storage.objects.insert",)  # a resumable upload
+    return Step(PlannedCall("artifact", "gcs:object", "create", summary, attrs, calls), run)
 
 
 def delete_object(a: GcpAccess, rec: ResourceRecord, events: Events) -> None:
@@ -170,4 +173,8 @@ FAMILY = Family[GcpPlanContext, GcpAccess](
     describe={"gcs:bucket": describe_bucket, "gcs:object": describe_object},
     discover=discover,
     rank={"gcs:object": 6, "gcs:bucket": 7},
+    delete_calls={
+        "gcs:object": ("storage.objects.delete",),
+        "gcs:bucket": ("storage.objects.delete", "storage.buckets.delete"),
+    },
 )

@@ -69,6 +69,7 @@ def plan_service_account(p: GcpPlanContext) -> Step:
             "create",
             summary,
             {"account_id": account_id, "display_name": display, "description": description},
+            ("iam.serviceAccounts.create",),
         ),
         run,
     )
@@ -107,7 +108,8 @@ def plan_predict_binding(p: GcpPlanContext) -> Step:
         return StepResult(record=_predict_record(p, endpoint_name))
 
     want = {"member": member, "role": iam.PREDICT_ROLE, "resource": "the endpoint"}
-    return Step(PlannedCall("predict-binding", "iam:binding", action, summary, want), run)
+    calls = ("aiplatform.EndpointService.SetIamPolicy",)
+    return Step(PlannedCall("predict-binding", "iam:binding", action, summary, want, calls), run)
 
 
 def _invoker_record(p: GcpPlanContext, service: str, public: bool) -> ResourceRecord:
@@ -169,7 +171,8 @@ def plan_invoker(p: GcpPlanContext) -> Step:
             iam.revoke(client, service, iam.INVOKER_ROLE, iam.PUBLIC_MEMBER)
         return StepResult(record=_invoker_record(p, service, public))
 
-    return Step(PlannedCall("invoker", "iam:binding", action, summary), run)
+    calls = ("run.services.setIamPolicy",)
+    return Step(PlannedCall("invoker", "iam:binding", action, summary, {}, calls), run)
 
 
 def delete_service_account(a: GcpAccess, rec: ResourceRecord, events: Events) -> None:
@@ -266,4 +269,8 @@ FAMILY = Family[GcpPlanContext, GcpAccess](
     discover=discover,
     # the invoker binding lives on the function's Cloud Run service: removed before the function
     rank={"iam:binding": 1, "iam:service-account": 5},
+    delete_calls={
+        "iam:service-account": ("iam.serviceAccounts.delete",),
+        "iam:binding": ("aiplatform.EndpointService.SetIamPolicy", "run.services.setIamPolicy"),
+    },
 )

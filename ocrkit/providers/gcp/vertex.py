@@ -76,7 +76,8 @@ def plan_model(p: GcpPlanContext) -> Step:
         name = result.model
         return StepResult(record=ResourceRecord("vertex:model", name, attrs), outputs={"model": name})
 
-    return Step(PlannedCall("model", "vertex:model", "create", summary, attrs), run)
+    calls = ("aiplatform.ModelService.UploadModel",)
+    return Step(PlannedCall("model", "vertex:model", "create", summary, attrs, calls), run)
 
 
 def _find_endpoint(p: GcpPlanContext) -> Any:
@@ -118,7 +119,8 @@ def plan_endpoint(p: GcpPlanContext) -> Step:
         record = ResourceRecord("vertex:endpoint", result.name, {"display_name": result.display_name})
         return StepResult(record=record, outputs={"endpoint": result.name})
 
-    return Step(PlannedCall("endpoint", "vertex:endpoint", "create", summary), run)
+    calls = ("aiplatform.EndpointService.CreateEndpoint",)
+    return Step(PlannedCall("endpoint", "vertex:endpoint", "create", summary, {}, calls), run)
 
 
 def _settings_of(deployed: Any) -> dict[str, Any]:
@@ -199,7 +201,8 @@ def plan_deployed_model(p: GcpPlanContext) -> Step:
         )
         return StepResult(record=record, outputs={"deployed_model": deployed_id})
 
-    return Step(PlannedCall("deployed-model", "vertex:deployed-model", action, summary, want), run)
+    calls = ("aiplatform.EndpointService.DeployModel",)
+    return Step(PlannedCall("deployed-model", "vertex:deployed-model", action, summary, want, calls), run)
 
 
 def _get(call) -> Any:
@@ -297,4 +300,12 @@ FAMILY = Family[GcpPlanContext, GcpAccess](
     },
     discover=discover,
     rank={"vertex:deployed-model": 0, "vertex:endpoint": 3, "vertex:model": 4},
+    delete_calls={
+        "vertex:deployed-model": ("aiplatform.EndpointService.UndeployModel",),
+        "vertex:endpoint": (
+            "aiplatform.EndpointService.UndeployModel",
+            "aiplatform.EndpointService.DeleteEndpoint",
+        ),
+        "vertex:model": ("aiplatform.ModelService.DeleteModel",),
+    },
 )
