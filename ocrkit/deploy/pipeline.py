@@ -61,9 +61,10 @@ class DetachedState:
     cloud: str
     resources: dict[str, ResourceRecord] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
+    path: str = "the resources' own tags / labels (no state file)"
 
     def save(self) -> Path:
-        return Path("<no state file>")
+        return Path(self.path)
 
 
 @dataclass(frozen=True)

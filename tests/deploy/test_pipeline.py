@@ -127,8 +127,9 @@ def test_destroy_without_state_and_a_failure_keeps_what_is_left(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     cloud = Cloud(existing={("store:bucket", "b1"), ("compute:server", "s1")}, fail_on="b1")
     provider = Provider(cloud)
-    with pytest.raises(StepFailed, match="delete bucket@b1"):
+    with pytest.raises(StepFailed, match="delete bucket@b1") as failed:
         pipeline.destroy(provider, "demo", None, RecordingEvents())
+    assert "saved in the resources' own tags / labels (no state file); run the same" in failed.value.hint
     assert cloud.deleted == ["s1"] and cloud.existing == {("store:bucket", "b1")}
     cloud.fail_on = None  # safe to run again
     report = pipeline.destroy(provider, "demo", None, RecordingEvents())
