@@ -1,18 +1,18 @@
 """`ocrkit deploy / status / invoke / teardown`: the endpoint on AWS, GCP or this machine.
 
-The commands are provider-independent: they load the target's config (`configs/deploy/<cloud>.yaml`, or
---config), ask the provider (`ocrkit.providers.get_provider`) for a plan, show it as a table with the cost
-it is about to start, and after confirmation apply it, showing progress. The state of each deployment is
-`.ocrkit/state/<name>-<cloud>.json`. Nothing here imports torch or a cloud SDK at module import.
+The commands are provider-independent: they parse options, load the target's config
+(`configs/deploy/<cloud>.yaml`, or --config), make one call to the pipeline (`ocrkit.deploy.pipeline`:
+build -> plan -> sweep -> execute -> record, or discover + sweep everything for teardown) and render what
+comes back: the plan as a table with the cost it is about to start, asked about before anything changes,
+then progress. The state of each deployment is `.ocrkit/state/<name>-<cloud>.json`. Nothing here imports
+torch or a cloud SDK at module import.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import sys
-from decimal import Decimal
-from enum import StrEnum
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +22,21 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ocrkit.commands.output import FORMAT_HELP as _FORMAT_HELP
+from ocrkit.commands.output import OutputFormat
+from ocrkit.commands.output import flow as _flow
+from ocrkit.commands.output import money as _money
+from ocrkit.commands.output import stderr as _stderr
+from ocrkit.commands.output import stdout as _stdout
+from ocrkit.deploy import pipeline
 from ocrkit.deploy.plan import plan_to_dict
-from ocrkit.deploy.provider import Plan, StatusReport
-from ocrkit.deploy.state import load_state, open_state
+from ocrkit.deploy.progress import NullEvents as QuietEvents
+from ocrkit.deploy.records import DeployPlan, StatusReport
+from ocrkit.deploy.state import load_state
 from ocrkit.errors import OcrkitError
 
 CLOUDS = ("aws", "gcp", "local")
 ACTION_STYLE = {"create": "green", "update": "yellow", "delete": "red", "noop": "dim"}
-
-
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
-
-
-def _flow(text: str) -> str:
-    paragraphs = inspect.cleandoc(text).split("\n\n")
-    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
 
 
 _DEPLOY_HELP = """\
@@ -81,15 +79,6 @@ Example: ocrkit teardown --cloud aws --name ocrkit-ocr --yes
 _CLOUD_HELP = "Where: aws, gcp or local."
 _CONFIG_HELP = "Deploy config (YAML). Default: the shipped configs/deploy/CLOUD.yaml."
 _NAME_HELP = "Deployment name (default: name: in the config). Every resource is named and tagged after it."
-_FORMAT_HELP = "Output as rich tables or as JSON on stdout."
-
-
-def _stdout() -> Console:
-    return Console(highlight=False)
-
-
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
 
 
 def _cloud(value: str) -> str:
@@ -122,17 +111,10 @@ def _spec_of(loaded: Any) -> Any:
     return getattr(loaded, "spec", loaded)
 
 
-def _money(value: Decimal | None, places: int = 2) -> str:
-    if value is None:
-        return "n/a"
-    quantum = Decimal(1).scaleb(-places)
-    return f"${value.quantize(quantum):,}"
-
-
 # -- rendering ----------------------------------------------------------------------------------------
 
 
-def render_plan(plan: Plan, console: Console) -> None:
+def render_plan(plan: DeployPlan, console: Console) -> None:
     table = Table(title=f"ocrkit deploy --cloud {plan.cloud}: plan for '{plan.name}'", title_justify="left")
     table.add_column("resource", no_wrap=True)
     table.add_column("kind", no_wrap=True)
@@ -198,17 +180,6 @@ class RichEvents:
         if task not in self.tasks:
             self.tasks[task] = self._bar.add_task(task, total=total, amount=amount)
         self._bar.update(self.tasks[task], completed=0 if total is None else done, total=total, amount=amount)
-
-
-class QuietEvents:
-    def step(self, message: str) -> None:
-        pass
-
-    def info(self, message: str) -> None:
-        pass
-
-    def progress(self, task: str, done: int, total: int | None) -> None:
-        pass
 
 
 def _confirm(question: str, yes: bool, what: str) -> None:
@@ -310,30 +281,33 @@ def register(app: typer.Typer) -> None:
         if cloud == "gcp":
             overrides.update({"project": project, "function.public": True if public else None})
         loaded = _load(provider, config, overrides)
-        spec = _spec_of(loaded)
-        state = open_state(spec.name, cloud)
         out = _stdout()
-        plan = provider.plan(loaded, state if state.resources else None)
-        if fmt is OutputFormat.json:
-            doc: dict[str, Any] = {"plan": plan_to_dict(plan), "applied": False}
-        else:
-            render_plan(plan, out)
+        doc: dict[str, Any] = {}
+
+        def approve(plan: DeployPlan) -> bool:
+            if fmt is OutputFormat.json:
+                doc.update(plan=plan_to_dict(plan), applied=False)
+            else:
+                render_plan(plan, out)
+            if plan.changes and not dry_run:
+                cost = f" It starts {_money(plan.hourly_cost, 4)}/hour." if plan.hourly_cost else ""
+                _confirm(f"Apply these {len(plan.changes)} change(s)?{cost}", yes, "deploy")
+            return True
+
+        def progress(plan: DeployPlan):
+            if plan.changes and fmt is OutputFormat.table:
+                return RichEvents(_stderr())
+            return nullcontext(QuietEvents())  # no changes: records the values read; makes no calls
+
+        result = pipeline.deploy(loaded, provider, progress, approve=approve, dry_run=dry_run)
         if dry_run:
             if fmt is OutputFormat.json:
                 typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
             else:
                 out.print("Dry run: nothing was changed.")
             return
-        if plan.changes:
-            cost = f" It starts {_money(plan.hourly_cost, 4)}/hour." if plan.hourly_cost else ""
-            _confirm(f"Apply these {len(plan.changes)} change(s)?{cost}", yes, "deploy")
-            if fmt is OutputFormat.json:
-                state = provider.apply(loaded, plan, state, QuietEvents())
-            else:
-                with RichEvents(_stderr()) as events:
-                    state = provider.apply(loaded, plan, state, events)
-        else:
-            state = provider.apply(loaded, plan, state, QuietEvents())  # records values; makes no calls
+        plan, state = result.plan, result.state
+        spec = _spec_of(loaded)
         url = _base_url(state.outputs)
         if fmt is OutputFormat.json:
             doc.update(applied=True, url=url, state=str(state.path), outputs=state.outputs)
@@ -413,11 +387,9 @@ def register(app: typer.Typer) -> None:
         if state is None and fmt is OutputFormat.table:
             err.print(f"No state file for '{deployment}' on {cloud}: finding its resources by tag and name.")
         _confirm(f"Delete every resource of '{deployment}' on {cloud}?", yes, "tear down")
-        if fmt is OutputFormat.json:
-            report = provider.teardown(deployment, state, QuietEvents())
-        else:
-            with RichEvents(err) as events:
-                report = provider.teardown(deployment, state, events)
+        progress = nullcontext(QuietEvents()) if fmt is OutputFormat.json else RichEvents(err)
+        with progress as events:
+            report = pipeline.destroy(provider, deployment, state, events)
         if fmt is OutputFormat.json:
             doc = {
                 "name": deployment,

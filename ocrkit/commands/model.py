@@ -7,25 +7,22 @@ torch is imported inside the commands, never at module import, so that `ocrkit -
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import json
 from enum import StrEnum
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ocrkit.commands.output import OutputFormat
+from ocrkit.commands.output import flow as _flow
+from ocrkit.commands.output import stderr as _stderr
+from ocrkit.commands.output import stdout as _stdout
 from ocrkit.errors import OcrkitError
 from ocrkit.weights import WEIGHTS_ENV, is_demo_weights, resolve_weights
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-
-
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
 
 
 class Quantize(StrEnum):
@@ -74,12 +71,6 @@ Example: ocrkit bench --format json
 """
 
 
-def _flow(text: str) -> str:
-    """Join the lines of each paragraph, so that the terminal (not the source) decides the wrapping."""
-    paragraphs = inspect.cleandoc(text).split("\n\n")
-    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
-
-
 def _require_torch(command: str) -> None:
     if importlib.util.find_spec("torch") is None:
         raise OcrkitError(
@@ -90,14 +81,6 @@ def _require_torch(command: str) -> None:
 
 def _echo_json(data: object) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
-
-
-def _stdout() -> Console:
-    return Console(highlight=False)
-
-
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
 
 
 def _quiet_opencv() -> None:

@@ -8,24 +8,19 @@ loads inside each gunicorn worker.
 
 from __future__ import annotations
 
-import inspect
 import json
-from enum import StrEnum
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ocrkit.commands.output import OutputFormat
+from ocrkit.commands.output import flow as _flow
+from ocrkit.commands.output import stderr as _stderr
+from ocrkit.commands.output import stdout as _stdout
 from ocrkit.errors import OcrkitError
 from ocrkit.weights import WEIGHTS_ENV
-
-
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
-
 
 _SERVE_HELP = """\
 Serve the OCR model on this machine: the same endpoint that AWS and GCP run.
@@ -57,19 +52,6 @@ request.
 
 Example: ocrkit loadtest --url http://127.0.0.1:8080 --concurrency 1 --concurrency 8 --duration 20
 """
-
-
-def _flow(text: str) -> str:
-    paragraphs = inspect.cleandoc(text).split("\n\n")
-    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
-
-
-def _stdout() -> Console:
-    return Console(highlight=False)
-
-
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
 
 
 def default_image() -> tuple[bytes, str]:

@@ -16,9 +16,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ocrkit.config import config_error, read_yaml
 from ocrkit.costing.model import CatalogInfo, Cloud, fmt_num
 from ocrkit.costing.tiers import Tier
-from ocrkit.costing.yamlfile import config_error, read_yaml
 from ocrkit.errors import ConfigError
 from ocrkit.resources import configs_dir
 

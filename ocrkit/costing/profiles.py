@@ -17,7 +17,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ocrkit.costing.yamlfile import config_error, read_yaml
+from ocrkit.config import config_error, read_yaml
 from ocrkit.errors import ConfigError
 
 PROFILE_KIND = "ocrkit-speed-profile"

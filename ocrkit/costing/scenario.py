@@ -15,11 +15,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ocrkit.config import config_error, dotted, read_yaml
 from ocrkit.costing.model import PLANS, Plan
 from ocrkit.costing.services import ServiceDef, Usage
 from ocrkit.costing.services import aws as aws_services
 from ocrkit.costing.services import gcp as gcp_services
-from ocrkit.costing.yamlfile import config_error, dotted, read_yaml
 from ocrkit.errors import ConfigError
 from ocrkit.resources import configs_dir
 

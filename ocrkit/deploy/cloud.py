@@ -1,5 +1,6 @@
-"""What the AWS and GCP providers share around the executor: spec coercion, the weights to ship,
-deletion steps for retired resources, SDK errors turned into sentences, and the apply stage.
+"""What the AWS and GCP providers share around the pipeline: spec coercion, the weights to ship,
+deletion steps (for the sweeper and for teardown, from the family registry), SDK errors turned into
+sentences, and the teardown target `ocrkit.deploy.pipeline.destroy` runs.
 
 A provider subclasses `CloudProvider` and fills in the hooks: which spec class it takes, how one of
 its SDK's exceptions becomes an OcrkitError, and what it records in the state's outputs.
@@ -7,13 +8,15 @@ its SDK's exceptions becomes an OcrkitError, and what it records in the state's 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ocrkit.deploy.executor import execute
 from ocrkit.deploy.plan import ExecutablePlan, Step, StepResult
-from ocrkit.deploy.provider import Events, PlannedCall, ResourceRecord, StateLike
+from ocrkit.deploy.records import Events, PlannedCall, ResourceRecord, StateLike
+from ocrkit.deploy.resource import Registry
 from ocrkit.deploy.spec import LoadedSpec, config_hash
 from ocrkit.errors import OcrkitError
 from ocrkit.weights import resolve_weights
@@ -34,7 +37,7 @@ class CloudProvider:
         """The SDK's exception as a one-sentence OcrkitError, or None when it is not the SDK's."""
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def _record_outputs(self, loaded: LoadedSpec, state: StateLike) -> None:
+    def record_outputs(self, loaded: LoadedSpec, state: StateLike) -> None:
         """What status, invoke and teardown need later (region, account or project, auth...)."""
         raise NotImplementedError  # pragma: no cover - abstract
 
@@ -56,15 +59,13 @@ class CloudProvider:
         """``weights:`` / ``--weights``, else ``$OCRKIT_WEIGHTS``, else the shipped demo checkpoint."""
         return resolve_weights(spec.weights, what="no model weights to deploy")
 
-    def _deleter(self, remover: Any) -> Callable[[str, ResourceRecord], Step]:
+    def _deleter(self, target: CloudTeardown) -> Callable[[str, ResourceRecord], Step]:
         """Steps that delete what the state holds and the desired deployment no longer wants."""
 
         def make(key: str, rec: ResourceRecord) -> Step:
-            def run(ctx) -> StepResult:
-                remover.delete(rec, ctx.events)
-                return StepResult(forget=True)
-
-            return Step(PlannedCall(key, rec.kind, "delete", self._delete_summary(rec), {}), run)
+            step = target.delete_step(key, rec)
+            call = PlannedCall(key, rec.kind, "delete", self._delete_summary(rec), {}, step.call.calls)
+            return Step(call, step.run)
 
         return make
 
@@ -84,16 +85,66 @@ class CloudProvider:
 
         return Step(step.call, run)
 
-    def apply(self, spec: Any, plan: Any, state: StateLike, events: Events) -> StateLike:
-        loaded = self._loaded(spec)
-        if not isinstance(plan, ExecutablePlan):
-            plan = self.plan(loaded, state)
-        self._record_outputs(loaded, state)
-        execute(plan, state, events)
+    def record_deployed(self, loaded: Any, state: StateLike) -> None:
+        """The record stage: which config and artifact the deployment now runs."""
+        loaded = self._loaded(loaded)
         if hasattr(state, "config_hash"):
             state.config_hash = loaded.config_hash  # type: ignore[attr-defined]
         artifact = state.resources.get("artifact")
         if artifact is not None and hasattr(state, "artifact_sha256"):
             state.artifact_sha256 = artifact.attrs.get("sha256")  # type: ignore[attr-defined]
-        state.save()
-        return state
+
+    def apply(self, spec: Any, plan: Any, state: StateLike, events: Events) -> StateLike:
+        """execute -> record through the pipeline (kept as a method for the Provider protocol)."""
+        from ocrkit.deploy.pipeline import apply
+
+        return apply(self, self._loaded(spec), plan, state, events)
+
+
+@dataclass
+class CloudTeardown:
+    """The teardown target of a cloud deployment, built from its family registry: the pipeline's
+    `destroy` discovers with it, asks it for one deletion step per resource, and lists what remains."""
+
+    registry: Registry
+    access: Any  # the provider's cloud access (its `notes` collect what teardown should say)
+    find: Callable[[], list[tuple[str, ResourceRecord]]]
+    errors: Callable[[str], AbstractContextManager[Any]]
+    guard: Callable[[Step], Step]
+    gone: Callable[[BaseException], bool]
+    counted: Callable[[ResourceRecord], bool] = lambda rec: True  # False: nothing to delete (noop)
+
+    @property
+    def notes(self) -> list[str]:
+        return self.access.notes
+
+    def discover(self) -> list[tuple[str, ResourceRecord]]:
+        return self.find()
+
+    def sort(self, items: Iterable[tuple[str, ResourceRecord]]) -> list[tuple[str, ResourceRecord]]:
+        return self.registry.sort_for_deletion(items)
+
+    def delete_step(self, key: str, rec: ResourceRecord) -> Step:
+        deleter = self.registry.deleter(rec.kind)
+        label = f"{rec.kind} {rec.id}"
+
+        def run(ctx) -> StepResult:
+            try:
+                deleter(self.access, rec, ctx.events)
+            except Exception as exc:
+                if not self.gone(exc):
+                    raise
+            return StepResult(forget=True)
+
+        action = "delete" if self.counted(rec) else "noop"
+        calls = self.registry.delete_calls(rec.kind) if action == "delete" else ()
+        return self.guard(Step(PlannedCall(key, rec.kind, action, rec.id, {"label": label}, calls), run))
+
+    def remaining(self) -> list[str]:
+        return [f"{rec.kind} {rec.id}" for _, rec in self.find()]
+
+    def finish(self, state: StateLike) -> None:
+        state.outputs.clear()
+        remove = getattr(state, "remove_file", None)
+        if callable(remove):
+            remove()

@@ -11,7 +11,7 @@ the same command again plans from there.
 from __future__ import annotations
 
 from ocrkit.deploy.plan import Context, ExecutablePlan, Step, StepResult, retired_key
-from ocrkit.deploy.provider import Events, StateLike
+from ocrkit.deploy.records import Events, StateLike
 from ocrkit.errors import OcrkitError
 
 VERBS = {"create": "Creating", "update": "Updating", "delete": "Deleting"}

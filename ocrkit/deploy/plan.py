@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ocrkit.deploy.provider import Events, Plan, PlannedCall, ResourceRecord, StateLike
+from ocrkit.deploy.records import DeployPlan, Events, PlannedCall, ResourceRecord, StateLike
 from ocrkit.errors import OcrkitError
 
 RETIRED_SEP = "@"
@@ -102,8 +102,8 @@ class Step:
 
 
 @dataclass(frozen=True)
-class ExecutablePlan(Plan):
-    """A Plan with the steps that carry it out (not shown; `calls` is what the user sees)."""
+class ExecutablePlan(DeployPlan):
+    """A DeployPlan with the steps that carry it out (not shown; `calls` is what the user sees)."""
 
     steps: tuple[Step, ...] = field(default=(), repr=False, compare=False)
 
@@ -163,7 +163,7 @@ def sweep(
     return [deleter(key, rec) for _, _, key, rec in sorted(doomed, key=lambda t: (t[0], t[1]))]
 
 
-def plan_to_dict(plan: Plan) -> dict[str, Any]:
+def plan_to_dict(plan: DeployPlan) -> dict[str, Any]:
     """The plan as plain data (for `--format json` and for tests)."""
     return {
         "cloud": plan.cloud,

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ocrkit.costing.yamlfile import config_error, read_yaml
+from ocrkit.config import config_error, read_yaml
 from ocrkit.errors import ConfigError
 from ocrkit.resources import configs_dir
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ocrkit.deploy.provider import ResourceRecord
+from ocrkit.deploy.records import ResourceRecord
 from ocrkit.errors import OcrkitError
 
 STATE_DIR_ENV = "OCRKIT_STATE_DIR"
@@ -38,7 +38,7 @@ def _now() -> str:
 
 @dataclass
 class DeployState:
-    """What one deployment holds on one cloud. Implements `ocrkit.deploy.provider.StateLike`."""
+    """What one deployment holds on one cloud. Implements `ocrkit.deploy.records.StateLike`."""
 
     name: str
     cloud: str

@@ -1,4 +1,4 @@
-"""Deploy targets: one adapter per cloud, each implementing `ocrkit.deploy.provider.Provider`.
+"""Deploy targets: one adapter per cloud, each implementing `ocrkit.deploy.records.Provider`.
 
 `get_provider("aws" | "gcp" | "local")` imports the adapter on demand, so that `ocrkit --help` and the
 Lambda zip (which carries this package's __init__) never import boto3 or any cloud SDK.

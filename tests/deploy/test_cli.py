@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ocrkit.cli import main
 from ocrkit.errors import OcrkitError
 from ocrkit.providers import available, get_provider
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.providers.helpers import run
 
 
 def test_unknown_cloud(capsys) -> None:

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from ocrkit.deploy.events import RecordingEvents
 from ocrkit.deploy.executor import StepFailed, execute
 from ocrkit.deploy.plan import (
     ExecutablePlan,
@@ -18,7 +17,8 @@ from ocrkit.deploy.plan import (
     plan_to_dict,
     sweep,
 )
-from ocrkit.deploy.provider import PlannedCall, ResourceRecord
+from ocrkit.deploy.progress import RecordingEvents
+from ocrkit.deploy.records import PlannedCall, ResourceRecord
 from ocrkit.deploy.state import new_state
 
 

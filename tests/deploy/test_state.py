@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ocrkit.deploy.provider import ResourceRecord
+from ocrkit.deploy.records import ResourceRecord
 from ocrkit.deploy.state import DeployState, list_states, load_state, new_state, open_state, state_path
 from ocrkit.errors import OcrkitError
 

@@ -10,7 +10,7 @@ import types
 import pytest
 
 from ocrkit.errors import OcrkitError
-from ocrkit.providers.aws import sagemaker_entry as entry
+from ocrkit.runtime import sagemaker_entry as entry
 from tests.gateway.fakes import EchoPredictor, UndecodablePredictor
 from tests.gateway.imagegen import make_gif, make_png, pil_image
 from tests.gateway.realmodel import write_checkpoint

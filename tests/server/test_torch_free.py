@@ -15,8 +15,7 @@ ALLOWED = ("ocrkit.gateway", "ocrkit.server", "ocrkit.prediction", "ocrkit.error
 MODULES = (
     "ocrkit.server",
     "ocrkit.server.dev",
-    "ocrkit.providers.aws.sagemaker_entry",
-    "ocrkit.providers.gcp.vertex_entry",
+    "ocrkit.runtime.sagemaker_entry",
 )
 
 
@@ -40,7 +39,7 @@ def test_model_fn_needs_torch_only_when_called(tmp_path) -> None:
     script = f"""
 import sys
 sys.modules["torch"] = None
-from ocrkit.providers.aws import sagemaker_entry as e
+from ocrkit.runtime import sagemaker_entry as e
 try:
     e.model_fn({str(tmp_path)!r})
 except ImportError:
@@ -53,7 +52,7 @@ except ImportError:
 def test_module_level_imports_are_stdlib_or_torch_free_ocrkit() -> None:
     """Lazy imports inside functions (torch, google.cloud, sagemaker_inference) are the only exceptions."""
     files = sorted((ROOT / "server").glob("*.py"))
-    files += [ROOT / "providers/aws/sagemaker_entry.py", ROOT / "providers/gcp/vertex_entry.py"]
+    files += [ROOT / "runtime/sagemaker_entry.py"]
     offenders = []
     for path in files:
         tree = ast.parse(path.read_text(encoding="utf-8"))

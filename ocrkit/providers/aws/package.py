@@ -3,11 +3,11 @@
 `model.tar.gz`, laid out for the SageMaker PyTorch serving container:
 
     model.pt               the checkpoint (the weights at the root)
-    code/inference.py      model_fn / input_fn / predict_fn / output_fn (ocrkit.providers.aws.sagemaker_entry)
+    code/inference.py      model_fn / input_fn / predict_fn / output_fn (ocrkit.runtime.sagemaker_entry)
     code/requirements.txt  what the container lacks (it has torch, torchvision and numpy)
     code/ocrkit/...        the ocrkit modules inference.py imports: the container cannot pip-install ocrkit
 
-The Lambda zip holds `ocrkit/providers/aws/lambda_entry.py` and what it imports: the gateway and the
+The Lambda zip holds `ocrkit/runtime/lambda_entry.py` and what it imports: the gateway and the
 SageMaker backend, standard library only (boto3 comes with the runtime), far under 1 MB.
 
 Both archives are reproducible (see ocrkit.deploy.artifact): the same weights and code give the same sha256.
@@ -32,9 +32,9 @@ from ocrkit.deploy.artifact import (
 )
 
 PACKAGE_ROOT = Path(ocrkit.__file__).resolve().parent.parent
-INFERENCE_SOURCE = Path(__file__).resolve().parent / "sagemaker_entry.py"
-INFERENCE_MODULE = "ocrkit.providers.aws.sagemaker_entry"
-LAMBDA_MODULE = "ocrkit.providers.aws.lambda_entry"
+INFERENCE_SOURCE = Path(ocrkit.__file__).resolve().parent / "runtime" / "sagemaker_entry.py"
+INFERENCE_MODULE = "ocrkit.runtime.sagemaker_entry"
+LAMBDA_MODULE = "ocrkit.runtime.lambda_entry"
 LAMBDA_HANDLER = f"{LAMBDA_MODULE}.handler"
 # The PyTorch inference containers ship torch, torchvision, numpy and Pillow; the preprocessing needs OpenCV.
 CONTAINER_REQUIREMENTS = "opencv-python-headless>=4.8,<5\n"

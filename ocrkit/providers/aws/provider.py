@@ -13,31 +13,25 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ocrkit.deploy.cloud import CloudProvider
+from ocrkit.deploy.cloud import CloudProvider, CloudTeardown
 from ocrkit.deploy.plan import ExecutablePlan, is_retired, sweep
-from ocrkit.deploy.provider import (
-    Events,
-    InvokeResult,
-    ResourceRecord,
-    StateLike,
-    StatusReport,
-    TeardownReport,
-)
+from ocrkit.deploy.pricing import hourly_now, try_estimate
+from ocrkit.deploy.records import InvokeResult, StateLike, StatusReport
 from ocrkit.deploy.spec import LoadedSpec
 from ocrkit.deploy.state import state_dir
 from ocrkit.errors import OcrkitError
 from ocrkit.providers.aws import package
-from ocrkit.providers.aws.cost import try_estimate
+from ocrkit.providers.aws.desired import Desired, desired_state
 from ocrkit.providers.aws.names import Names
+from ocrkit.providers.aws.planner import REGISTRY, discover, plan_steps
+from ocrkit.providers.aws.planning import AwsAccess, AwsPlanContext, Options, gone
 from ocrkit.providers.aws.quotas import check_endpoint_quota
-from ocrkit.providers.aws.resources import RANK, Desired, Options, Planner, desired_state
 from ocrkit.providers.aws.session import AwsSession, aws_errors, make_session, translate
 from ocrkit.providers.aws.spec import AwsDeploySpec, load_aws_spec
-from ocrkit.providers.aws.teardown import Remover, sort_for_deletion
+from ocrkit.providers.aws.usage import deployment_usage, running_usage
 from ocrkit.weights import demo_weights_notes
 
 
@@ -109,7 +103,7 @@ class AwsProvider(CloudProvider):
         aws = self._session_for_spec(s)
         built = self.build(loaded, aws)
         quota_client = aws.client("service-quotas", attempts=1, read_timeout=15)
-        planner = Planner(
+        planner = AwsPlanContext(
             aws,
             built.desired,
             state,
@@ -117,14 +111,16 @@ class AwsProvider(CloudProvider):
             options=self.options,
         )
         with aws_errors("plan the deployment (describe the existing resources)"):
-            steps = planner.steps()
-        remover = Remover(aws, built.names, sleep=self.options.sleep, poll_s=self.options.endpoint_poll_s)
+            steps = plan_steps(planner)
+        target = self._teardown(AwsAccess(aws, built.names, self.options))
         steps += sweep(
-            state, built.desired.wanted(), self._deleter(remover), rank=lambda r: RANK.get(r.kind, 99)
+            state, built.desired.wanted(), self._deleter(target), rank=lambda r: REGISTRY.rank(r.kind)
         )
         steps = [self._guarded(step) for step in steps]
         estimate, why = try_estimate(
-            s, aws.region, config_path=loaded.path, artifact_bytes=built.desired.artifact.size
+            deployment_usage(
+                s, aws.region, artifact_bytes=built.desired.artifact.size, source=str(loaded.path)
+            )
         )
         warnings = list(planner.warnings)
         warnings += demo_weights_notes(self.weights_path(s))
@@ -157,7 +153,7 @@ class AwsProvider(CloudProvider):
 
     # -- apply --------------------------------------------------------------------------------------
 
-    def _record_outputs(self, loaded: LoadedSpec, state: StateLike) -> None:
+    def record_outputs(self, loaded: LoadedSpec, state: StateLike) -> None:
         aws = self._session_for_spec(loaded.spec)
         state.outputs.update({"region": aws.region, "account": aws.account_id, "auth": loaded.spec.api.auth})
         if loaded.spec.profile or self.profile:
@@ -167,151 +163,29 @@ class AwsProvider(CloudProvider):
 
     def status(self, state: StateLike) -> StatusReport:
         aws = self._session_for_state(state)
+        access = AwsAccess(aws, Names(state.name, aws.account_id, aws.region, aws.partition), self.options)
         rows: list[tuple[str, str, str]] = []
-        healthy = True
-        instances = 0
-        instance_type = None
+        healthy = bool(state.resources)
+        instances, instance_type = 0, None
         with aws_errors("read the deployment's status"):
             for key, rec in state.resources.items():
-                words = self._describe_state(aws, rec)
+                described = REGISTRY.describe(access, rec)
+                words = described.words
                 if is_retired(key):
                     words += " (left over from an earlier deploy; the next deploy removes it)"
                 rows.append((key, rec.id, words))
-                if rec.kind == "sagemaker:endpoint":
-                    info = self._endpoint_info(aws, rec.id)
-                    if info is not None:
-                        instances = sum(
-                            int(v.get("CurrentInstanceCount") or 0)
-                            for v in info.get("ProductionVariants", [])
-                        )
-                        cfg = aws.client("sagemaker").describe_endpoint_config(
-                            EndpointConfigName=info["EndpointConfigName"]
-                        )
-                        instance_type = cfg["ProductionVariants"][0]["InstanceType"]
-                        healthy = healthy and info.get("EndpointStatus") == "InService"
-                    else:
-                        healthy = False
-                if words.startswith("missing"):
-                    healthy = False
-        hourly = self._hourly(aws, instance_type, instances)
-        if not state.resources:
-            healthy = False
+                healthy = healthy and described.healthy and not described.words.startswith("missing")
+                if described.attrs.get("instance_type"):
+                    instances, instance_type = described.running, described.attrs["instance_type"]
+        usage = running_usage(state.name, aws.region, instance_type, instances)
         return StatusReport(
             cloud="aws",
             name=state.name,
             resources=rows,
             url=state.outputs.get("url"),
-            hourly_cost=hourly,
+            hourly_cost=hourly_now(usage),
             healthy=healthy,
         )
-
-    def _endpoint_info(self, aws: AwsSession, name: str) -> dict | None:
-        try:
-            return aws.client("sagemaker").describe_endpoint(EndpointName=name)
-        except Exception as exc:
-            from ocrkit.providers.aws.session import is_not_found
-
-            if is_not_found(exc):
-                return None
-            raise
-
-    def _hourly(self, aws: AwsSession, instance_type: str | None, instances: int) -> Decimal | None:
-        if not instance_type:
-            return Decimal(0)
-        from ocrkit.costing.catalog import default_catalog
-
-        try:
-            catalog = default_catalog("aws", aws.region)
-            key = f"sagemaker.inference.{instance_type}"
-            if not catalog.has(key):
-                return None
-            return catalog.entry(key).list_price * instances
-        except OcrkitError:
-            return None
-
-    def _describe_state(self, aws: AwsSession, rec: ResourceRecord) -> str:
-        from ocrkit.providers.aws.session import is_not_found
-
-        def exists(call) -> dict | None:
-            try:
-                return call() or {}
-            except Exception as exc:
-                if is_not_found(exc) or getattr(exc, "response", {}).get("Error", {}).get("Code") in (
-                    "ObjectNotFoundException",
-                ):
-                    return None
-                raise
-
-        kind = rec.kind
-        if kind == "s3:bucket":
-            return (
-                "exists"
-                if exists(lambda: aws.client("s3").head_bucket(Bucket=rec.id)) is not None
-                else "missing"
-            )
-        if kind == "s3:object":
-            bucket = rec.attrs.get("bucket")
-            listing = aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=rec.id, MaxKeys=1)
-            present = any(o["Key"] == rec.id for o in listing.get("Contents", []))
-            return f"uploaded, {rec.attrs.get('size', 0):,} bytes" if present else "missing"
-        if kind == "s3:bucket-policy":
-            got = exists(lambda: aws.client("s3").get_bucket_policy(Bucket=rec.id))
-            return "TLS only" if got else "missing"
-        if kind == "logs:log-group":
-            groups = aws.client("logs").describe_log_groups(logGroupNamePrefix=rec.id).get("logGroups", [])
-            match = [g for g in groups if g["logGroupName"] == rec.id]
-            return f"kept {match[0].get('retentionInDays', 'forever')} days" if match else "missing"
-        if kind == "iam:role":
-            return (
-                "exists"
-                if exists(lambda: aws.client("iam").get_role(RoleName=rec.id)) is not None
-                else "missing"
-            )
-        if kind == "sagemaker:model":
-            got = exists(lambda: aws.client("sagemaker").describe_model(ModelName=rec.id))
-            return "exists" if got is not None else "missing"
-        if kind == "sagemaker:endpoint-config":
-            got = exists(lambda: aws.client("sagemaker").describe_endpoint_config(EndpointConfigName=rec.id))
-            if got is None:
-                return "missing"
-            v = got["ProductionVariants"][0]
-            return f"{v['InstanceType']} x {v.get('InitialInstanceCount', '?')}"
-        if kind == "sagemaker:endpoint":
-            got = exists(lambda: aws.client("sagemaker").describe_endpoint(EndpointName=rec.id))
-            if got is None:
-                return "missing"
-            count = sum(int(v.get("CurrentInstanceCount") or 0) for v in got.get("ProductionVariants", []))
-            words = f"{got['EndpointStatus']}, {count} instance(s)"
-            if got.get("FailureReason"):
-                words += f": {got['FailureReason']}"
-            return words
-        if kind == "autoscaling:scalable-target":
-            targets = (
-                aws.client("application-autoscaling")
-                .describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[rec.id])
-                .get("ScalableTargets", [])
-            )
-            if not targets:
-                return "missing"
-            return f"{targets[0]['MinCapacity']}-{targets[0]['MaxCapacity']} instances"
-        if kind == "lambda:function":
-            got = exists(lambda: aws.client("lambda").get_function(FunctionName=rec.id))
-            if got is None:
-                return "missing"
-            conf = got["Configuration"]
-            return f"{conf.get('State', 'Active')}, {conf.get('Runtime')}, {conf.get('MemorySize')} MB"
-        if kind == "lambda:alias":
-            function, _, alias = rec.id.partition(":")
-            got = exists(lambda: aws.client("lambda").get_alias(FunctionName=function, Name=alias))
-            return f"-> version {got.get('FunctionVersion')}" if got is not None else "missing"
-        if kind == "lambda:permission":
-            return "granted to API Gateway"
-        if kind == "apigateway:api":
-            got = exists(lambda: aws.client("apigatewayv2").get_api(ApiId=rec.id))
-            return f"{got.get('ApiEndpoint')}" if got is not None else "missing"
-        if kind in ("apigateway:integration", "apigateway:route", "apigateway:stage"):
-            return "configured"
-        return "recorded"
 
     # -- invoke -------------------------------------------------------------------------------------
 
@@ -353,42 +227,19 @@ class AwsProvider(CloudProvider):
             SigV4Auth(aws.credentials(), "execute-api", aws.region).add_auth(request)
         return dict(request.headers.items())
 
-    # -- teardown -----------------------------------------------------------------------------------
+    # -- teardown (run by ocrkit.deploy.pipeline.destroy) ---------------------------------------------
 
-    def teardown(self, name: str, state: StateLike | None, events: Events) -> TeardownReport:
+    def _teardown(self, access: AwsAccess) -> CloudTeardown:
+        return CloudTeardown(
+            registry=REGISTRY,
+            access=access,
+            find=lambda: discover(access),
+            errors=aws_errors,
+            guard=self._guarded,
+            gone=gone,
+        )
+
+    def teardown_target(self, name: str, state: StateLike | None) -> CloudTeardown:
         aws = self._session_for_state(state)
         names = Names(name, aws.account_id, aws.region, aws.partition)
-        remover = Remover(
-            aws,
-            names,
-            sleep=self.options.sleep,
-            poll_s=self.options.endpoint_poll_s,
-            timeout_s=self.options.endpoint_timeout_s,
-        )
-        with aws_errors("find the deployment's resources"):
-            found = remover.discover()
-        known = list(state.resources.items()) if state is not None else []
-        merged: dict[tuple[str, str], tuple[str, ResourceRecord]] = {}
-        for key, rec in known + found:
-            merged.setdefault((rec.kind, rec.id), (key, rec))
-        deleted: list[str] = []
-        for _, rec in sort_for_deletion(list(merged.values())):
-            label = f"{rec.kind} {rec.id}"
-            events.step(f"Deleting {label}")
-            with aws_errors(f"delete {label}"):
-                remover.delete(rec, events)
-            deleted.append(label)
-            if state is not None:
-                for k in [k for k, r in state.resources.items() if (r.kind, r.id) == (rec.kind, rec.id)]:
-                    state.resources.pop(k, None)
-                state.save()
-        for note in remover.notes:
-            events.info(note)
-        with aws_errors("check that nothing is left"):
-            remaining = [f"{rec.kind} {rec.id}" for _, rec in remover.discover()]
-        if state is not None and not remaining:
-            state.outputs.clear()
-            remove = getattr(state, "remove_file", None)
-            if callable(remove):
-                remove()
-        return TeardownReport(deleted=deleted, remaining=remaining)
+        return self._teardown(AwsAccess(aws, names, self.options))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ocrkit.deploy.provider import Events
+from ocrkit.deploy.records import Events
 from ocrkit.errors import OcrkitError
 
 TRANSITIONAL = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"}

@@ -1,125 +1,276 @@
-"""IAM for a GCP deployment: the function's service account and the two bindings ocrkit makes.
+"""IAM: the function's service account (made by ocrkit, marked in its description), its
+roles/aiplatform.user binding on the endpoint only, and the function's invoker binding (--public:
+allUsers get roles/run.invoker on its Cloud Run service; private: no binding at all).
 
-- The service account `<name>-fn@PROJECT.iam.gserviceaccount.com` (IAM Admin). Service accounts have no
-  labels, so its description starts with `ocrkit-deployment=<name>`: teardown without a state file lists
-  the project's accounts and matches the address and that description.
-- predict: `roles/aiplatform.user` for `serviceAccount:<sa>` in the endpoint's own IAM policy (Vertex AI
-  v1beta1 `endpoints.setIamPolicy`), nothing on the project: the account may call that endpoint only.
-- invoker (only with `--public`): `allUsers` get `roles/run.invoker` on the function's Cloud Run service.
-  A private function gets no binding: callers need roles/run.invoker on it and an identity token.
-
-Policies are changed read-modify-write with the etag (version 3 when a binding has a condition); a
-concurrent change (ABORTED, HTTP 409) is retried.
+Plan, apply, delete, describe and find for `iam:service-account` and `iam:binding`. The policy edits
+themselves (etags, conditions, retries) are in ocrkit.providers.gcp.iam_policy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
+from ocrkit.deploy.plan import Context, ResourceModel, Step, StepResult
+from ocrkit.deploy.records import Events, PlannedCall, ResourceRecord
+from ocrkit.deploy.resource import Described, Family, Found
+from ocrkit.providers.gcp import iam_policy as iam
+from ocrkit.providers.gcp.planning import GcpAccess, GcpPlanContext, get_request, labelled, service_name
+from ocrkit.providers.gcp.session import is_not_found
 from ocrkit.providers.gcp.spec import LABEL_KEY
 
-PREDICT_ROLE = "roles/aiplatform.user"
-INVOKER_ROLE = "roles/run.invoker"
-PUBLIC_MEMBER = "allUsers"
-POLICY_VERSION = 3
-ATTEMPTS = 5
+
+def _account_name(p: GcpPlanContext) -> str:
+    return f"projects/{p.names.project}/serviceAccounts/{p.names.service_account}"
 
 
-def account_description(name: str) -> str:
-    return f"{LABEL_KEY}={name}: runs the ocrkit gateway function; may only call predict on its endpoint"
-
-
-def is_ours(account: Any, name: str, email: str) -> bool:
-    """The account ocrkit made for deployment `name` (its address and the description's marker)."""
-    description = str(getattr(account, "description", "") or "")
-    return getattr(account, "email", "") == email and description.startswith(f"{LABEL_KEY}={name}:")
-
-
-def get_policy(client: Any, resource: str) -> Any:
-    from google.iam.v1 import iam_policy_pb2, options_pb2
-
-    request = iam_policy_pb2.GetIamPolicyRequest(
-        resource=resource, options=options_pb2.GetPolicyOptions(requested_policy_version=POLICY_VERSION)
-    )
-    return client.get_iam_policy(request=request)
-
-
-def find_binding(policy: Any, role: str, member: str, title: str | None = None) -> Any:
-    """The binding of `role` that holds `member` (with the condition titled `title`, or none), or None."""
-    for binding in policy.bindings:
-        if binding.role != role or member not in binding.members:
-            continue
-        has_condition = binding.HasField("condition")
-        if title is None and not has_condition:
-            return binding
-        if title is not None and has_condition and binding.condition.title == title:
-            return binding
-    return None
-
-
-def _modify(client: Any, resource: str, change: Callable[[Any], bool]) -> bool:
-    """Read the policy, let `change` edit it (True: it did), write it back; retried on a concurrent write."""
-    from google.api_core import exceptions as gx
-    from google.iam.v1 import iam_policy_pb2
-
-    for attempt in range(ATTEMPTS):
-        policy = get_policy(client, resource)
-        if not change(policy):
-            return False
-        if any(b.HasField("condition") for b in policy.bindings):
-            policy.version = POLICY_VERSION
-        try:
-            client.set_iam_policy(
-                request=iam_policy_pb2.SetIamPolicyRequest(resource=resource, policy=policy)
+def plan_service_account(p: GcpPlanContext) -> Step:
+    email = p.names.service_account
+    p.wanted["service-account"] = email
+    summary = f"{email}: the function runs as it; it may only call predict on the endpoint"
+    existing = None
+    try:
+        existing = p.gcp.iam().get_service_account(name=_account_name(p))
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise
+    if existing is not None:
+        attrs = {"unique_id": existing.unique_id, "ours": iam.is_ours(existing, p.names.name, email)}
+        if not attrs["ours"]:
+            p.warnings.append(
+                f"the service account {email} exists and was not made by ocrkit for {p.names.name}: "
+                "the function will run as it, and teardown will leave it"
             )
-            return True
-        except gx.Conflict:  # ABORTED (a concurrent change; HTTP 409) included
-            if attempt == ATTEMPTS - 1:
+        record = ResourceRecord("iam:service-account", email, attrs)
+        return Step(
+            PlannedCall("service-account", "iam:service-account", "noop", summary),
+            lambda ctx: StepResult(record=record, outputs={"service_account": email}),
+        )
+    account_id = email.split("@")[0]
+    display = f"ocrkit {p.names.name} gateway"[:100]
+    description = iam.account_description(p.names.name)
+
+    def run(ctx: Context) -> StepResult:
+        from google.cloud import iam_admin_v1
+
+        request = iam_admin_v1.CreateServiceAccountRequest(
+            name=f"projects/{p.names.project}",
+            account_id=account_id,
+            service_account=iam_admin_v1.ServiceAccount(display_name=display, description=description),
+        )
+        made = p.gcp.iam().create_service_account(request=request)
+        attrs = {"unique_id": made.unique_id, "ours": True}
+        return StepResult(
+            record=ResourceRecord("iam:service-account", made.email or email, attrs),
+            outputs={"service_account": made.email or email},
+        )
+
+    return Step(
+        PlannedCall(
+            "service-account",
+            "iam:service-account",
+            "create",
+            summary,
+            {"account_id": account_id, "display_name": display, "description": description},
+            ("iam.serviceAccounts.create",),
+        ),
+        run,
+    )
+
+
+def _predict_record(p: GcpPlanContext, endpoint: str) -> ResourceRecord:
+    return ResourceRecord(
+        "iam:binding",
+        f"{endpoint}#{iam.PREDICT_ROLE}",
+        {
+            "resource": endpoint,
+            "role": iam.PREDICT_ROLE,
+            "member": f"serviceAccount:{p.names.service_account}",
+        },
+    )
+
+
+def plan_predict_binding(p: GcpPlanContext) -> Step:
+    member = f"serviceAccount:{p.names.service_account}"
+    p.wanted["predict-binding"] = None
+    summary = f"{member}: {iam.PREDICT_ROLE} on the endpoint only (its IAM policy, not the project's)"
+    endpoint = p.seen.endpoint
+    action = "create"
+    if endpoint is not None:
+        policy = iam.get_policy(p.gcp.endpoint_iam(), endpoint.name)
+        if iam.find_binding(policy, iam.PREDICT_ROLE, member) is not None:
+            record = _predict_record(p, endpoint.name)
+            return Step(
+                PlannedCall("predict-binding", "iam:binding", "noop", summary),
+                lambda ctx: StepResult(record=record),
+            )
+
+    def run(ctx: Context) -> StepResult:
+        endpoint_name = ctx.get("endpoint")
+        iam.grant(p.gcp.endpoint_iam(), endpoint_name, iam.PREDICT_ROLE, member)
+        return StepResult(record=_predict_record(p, endpoint_name))
+
+    want = {"member": member, "role": iam.PREDICT_ROLE, "resource": "the endpoint"}
+    calls = ("aiplatform.EndpointService.SetIamPolicy",)
+    return Step(PlannedCall("predict-binding", "iam:binding", action, summary, want, calls), run)
+
+
+def _invoker_record(p: GcpPlanContext, service: str, public: bool) -> ResourceRecord:
+    return ResourceRecord(
+        "iam:binding",
+        f"{service}#{iam.INVOKER_ROLE}",
+        {
+            "resource": service,
+            "role": iam.INVOKER_ROLE,
+            "member": iam.PUBLIC_MEMBER if public else None,
+            "public": public,
+        },
+    )
+
+
+def plan_invoker(p: GcpPlanContext) -> Step:
+    public = p.d.spec.function.public
+    p.wanted["invoker"] = None
+    summary = (
+        f"PUBLIC: anyone with the URL can call the function ({iam.PUBLIC_MEMBER}: {iam.INVOKER_ROLE} "
+        "on its Cloud Run service)"
+        if public
+        else f"private: no public binding; callers need {iam.INVOKER_ROLE} on it and an identity token"
+    )
+    existing = p.seen.function
+    action = "create"
+    if existing is None and not public:  # a new private function: nothing to grant or remove
+
+        def private(ctx: Context) -> StepResult:
+            service = ctx.values.get("service") or service_name(p.names)
+            return StepResult(record=_invoker_record(p, service, False))
+
+        return Step(PlannedCall("invoker", "iam:binding", "noop", summary), private)
+    if existing is not None:
+        service = service_name(p.names, existing)
+        try:
+            policy = p.gcp.run_iam().get_iam_policy(request=get_request(service))
+            is_public = iam.find_binding(policy, iam.INVOKER_ROLE, iam.PUBLIC_MEMBER) is not None
+        except Exception as exc:
+            if not is_not_found(exc):
                 raise
-    return False  # pragma: no cover
+            is_public = False
+        if is_public == public:
+            record = _invoker_record(p, service, public)
+            return Step(
+                PlannedCall("invoker", "iam:binding", "noop", summary),
+                lambda ctx: StepResult(record=record),
+            )
+        action = "create" if public else "delete"
+        if not public:
+            summary = f"remove the public binding ({iam.PUBLIC_MEMBER}: {iam.INVOKER_ROLE}); " + summary
+
+    def run(ctx: Context) -> StepResult:
+        service = ctx.values.get("service") or service_name(p.names)
+        client = p.gcp.run_iam()
+        if public:
+            iam.grant(client, service, iam.INVOKER_ROLE, iam.PUBLIC_MEMBER)
+        else:
+            iam.revoke(client, service, iam.INVOKER_ROLE, iam.PUBLIC_MEMBER)
+        return StepResult(record=_invoker_record(p, service, public))
+
+    calls = ("run.services.setIamPolicy",)
+    return Step(PlannedCall("invoker", "iam:binding", action, summary, {}, calls), run)
 
 
-def _drop(policy: Any, role: str, member: str, title: str | None) -> bool:
-    changed = False
-    for binding in list(policy.bindings):
-        if binding.role != role or member not in binding.members:
+def delete_service_account(a: GcpAccess, rec: ResourceRecord, events: Events) -> None:
+    if rec.attrs.get("ours") is False:
+        a.notes.append(f"the service account {rec.id} was not made by ocrkit: it is left as it is")
+        return
+    a.gcp.iam().delete_service_account(name=f"projects/{a.names.project}/serviceAccounts/{rec.id}")
+
+
+def delete_binding(a: GcpAccess, rec: ResourceRecord, events: Events) -> None:
+    member, role, resource = rec.attrs.get("member"), rec.attrs.get("role"), rec.attrs.get("resource")
+    if not member or not role or not resource:
+        return  # a private function's invoker: no binding was made
+    if role == iam.PREDICT_ROLE:
+        iam.revoke(a.gcp.endpoint_iam(), resource, role, member)
+    elif role == iam.INVOKER_ROLE:
+        iam.revoke(a.gcp.run_iam(), resource, role, member)
+
+
+def counted(rec: ResourceRecord) -> bool:
+    """Whether teardown deletes something for this record (not: a binding never made, an account not ours)."""
+    if rec.kind == "iam:binding":
+        return bool(rec.attrs.get("member"))
+    if rec.kind == "iam:service-account":
+        return rec.attrs.get("ours") is not False
+    return True
+
+
+def describe_service_account(a: GcpAccess, rec: ResourceRecord) -> Described:
+    name = f"projects/{a.gcp.project}/serviceAccounts/{rec.id}"
+    try:
+        got = a.gcp.iam().get_service_account(name=name)
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise
+        return Described("missing", healthy=False)
+    return Described("disabled" if got.disabled else "exists", healthy=not got.disabled)
+
+
+def describe_binding(a: GcpAccess, rec: ResourceRecord) -> Described:
+    member, role, resource = rec.attrs.get("member"), rec.attrs.get("role"), rec.attrs.get("resource")
+    if not member:
+        return Described("private: no public binding (callers need roles/run.invoker)")
+    client = a.gcp.endpoint_iam() if role == iam.PREDICT_ROLE else a.gcp.run_iam()
+    try:
+        found = iam.find_binding(iam.get_policy(client, resource), role, member)
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise
+        found = None
+    if found is None:
+        return Described(f"missing: {member} has no {role} on {resource}", healthy=False)
+    if role == iam.PREDICT_ROLE:
+        return Described(f"{member}: {role} on the endpoint")
+    return Described(f"PUBLIC: {member}: {role}")
+
+
+def discover(a: GcpAccess) -> Found:
+    """The service account (its address + the description's marker) and its binding on the endpoint."""
+    n = a.names
+    found: Found = []
+    accounts = a.gcp.iam().list_service_accounts(request={"name": f"projects/{n.project}"})
+    for account in accounts:
+        if iam.is_ours(account, n.name, n.service_account):
+            attrs = {"unique_id": account.unique_id, "ours": True}
+            found.append(("service-account", ResourceRecord("iam:service-account", account.email, attrs)))
+    member = f"serviceAccount:{n.service_account}"
+    request = {"parent": n.parent, "filter": f'labels.{LABEL_KEY}="{n.name}"'}
+    for endpoint in a.gcp.endpoints().list_endpoints(request=request):
+        if not labelled(endpoint, n.name):
             continue
-        conditioned = binding.HasField("condition")
-        if (title is None) != (not conditioned) or (title is not None and binding.condition.title != title):
-            continue
-        binding.members.remove(member)
-        changed = True
-        if not binding.members:
-            policy.bindings.remove(binding)
-    return changed
+        policy = iam.get_policy(a.gcp.endpoint_iam(), endpoint.name)
+        if iam.find_binding(policy, iam.PREDICT_ROLE, member) is not None:
+            attrs = {"resource": endpoint.name, "role": iam.PREDICT_ROLE, "member": member}
+            rid = f"{endpoint.name}#{iam.PREDICT_ROLE}"
+            found.append(("predict-binding", ResourceRecord("iam:binding", rid, attrs)))
+    return found
 
 
-def grant(
-    client: Any, resource: str, role: str, member: str, condition: dict[str, str] | None = None
-) -> bool:
-    """Add `member` to `role` on `resource` (with `condition`: title, expression, description); replaces
-    the member's binding under the same condition title (an older endpoint). True when the policy changed."""
-    from google.type import expr_pb2
-
-    title = condition["title"] if condition else None
-
-    def change(policy: Any) -> bool:
-        existing = find_binding(policy, role, member, title)
-        if existing is not None and (
-            condition is None or existing.condition.expression == condition["expression"]
-        ):
-            return False
-        _drop(policy, role, member, title)
-        binding = policy.bindings.add(role=role, members=[member])
-        if condition is not None:
-            binding.condition.CopyFrom(expr_pb2.Expr(**condition))
-        return True
-
-    return _modify(client, resource, change)
-
-
-def revoke(client: Any, resource: str, role: str, member: str, title: str | None = None) -> bool:
-    """Remove `member` from `role` on `resource` (the binding under condition `title`, or the
-    unconditioned one). True when the policy changed."""
-    return _modify(client, resource, lambda policy: _drop(policy, role, member, title))
+FAMILY = Family[GcpPlanContext, GcpAccess](
+    name="iam",
+    models=(
+        ResourceModel("service-account", "iam:service-account"),
+        ResourceModel("predict-binding", "iam:binding", ("service-account", "endpoint")),
+        ResourceModel("invoker", "iam:binding", ("function",)),
+    ),
+    plan={
+        "service-account": plan_service_account,
+        "predict-binding": plan_predict_binding,
+        "invoker": plan_invoker,
+    },
+    delete={"iam:service-account": delete_service_account, "iam:binding": delete_binding},
+    describe={"iam:service-account": describe_service_account, "iam:binding": describe_binding},
+    discover=discover,
+    # the invoker binding lives on the function's Cloud Run service: removed before the function
+    rank={"iam:binding": 1, "iam:service-account": 5},
+    delete_calls={
+        "iam:service-account": ("iam.serviceAccounts.delete",),
+        "iam:binding": ("aiplatform.EndpointService.SetIamPolicy", "run.services.setIamPolicy"),
+    },
+)

@@ -12,12 +12,12 @@ sha256, which is what the planner compares with what is deployed). Layout:
                                        "serializedFile": "model.pt", "handler": "ocrkit_handler.py",
                                        "requirementsFile": "requirements.txt"}}
     model.pt                the checkpoint
-    ocrkit_handler.py       ocrkit.providers.gcp.torchserve_handler (module-level initialize/handle)
+    ocrkit_handler.py       ocrkit.runtime.torchserve_handler (module-level initialize/handle)
     requirements.txt        what the container lacks (OpenCV, for the preprocessing); TorchServe installs
                             it when install_py_dep_per_model=true
     ocrkit/...              the ocrkit modules the handler imports (extra files, on sys.path at load)
 
-The function source zip holds `main.py` (`from ocrkit.providers.gcp.function_entry import predict`), an
+The function source zip holds `main.py` (`from ocrkit.runtime.function_entry import predict`), an
 empty-ish `requirements.txt` and the gateway modules: standard library only, far under 1 MB.
 """
 
@@ -40,17 +40,17 @@ from ocrkit.deploy.artifact import (
 )
 
 PACKAGE_ROOT = Path(ocrkit.__file__).resolve().parent.parent
-HANDLER_SOURCE = Path(__file__).resolve().parent / "torchserve_handler.py"
-HANDLER_MODULE = "ocrkit.providers.gcp.torchserve_handler"
+HANDLER_SOURCE = Path(ocrkit.__file__).resolve().parent / "runtime" / "torchserve_handler.py"
+HANDLER_MODULE = "ocrkit.runtime.torchserve_handler"
 HANDLER_FILE = "ocrkit_handler.py"
-FUNCTION_MODULE = "ocrkit.providers.gcp.function_entry"
+FUNCTION_MODULE = "ocrkit.runtime.function_entry"
 MODEL_NAME = "model"  # the prebuilt container serves the archive as model.mar
 MAR_NAME = "model.mar"
 CONTAINER_REQUIREMENTS = "opencv-python-headless>=4.8,<5\n"
 FUNCTION_REQUIREMENTS = "# the gateway uses the standard library only\n"
 MAIN_PY = (
     '"""Cloud Function entry point (functions-framework target `predict`)."""\n\n'
-    "from ocrkit.providers.gcp.function_entry import predict  # noqa: F401\n"
+    "from ocrkit.runtime.function_entry import predict  # noqa: F401\n"
 )
 
 

@@ -13,36 +13,30 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ocrkit.deploy.cloud import CloudProvider
+from ocrkit.deploy.cloud import CloudProvider, CloudTeardown
 from ocrkit.deploy.plan import ExecutablePlan, is_retired, sweep
-from ocrkit.deploy.provider import (
-    Events,
-    InvokeResult,
-    ResourceRecord,
-    StateLike,
-    StatusReport,
-    TeardownReport,
-)
+from ocrkit.deploy.pricing import hourly_now, try_estimate
+from ocrkit.deploy.records import InvokeResult, ResourceRecord, StateLike, StatusReport
 from ocrkit.deploy.spec import LoadedSpec
 from ocrkit.deploy.state import state_dir
 from ocrkit.errors import OcrkitError
 from ocrkit.providers.gcp import package
-from ocrkit.providers.gcp.cost import try_estimate
-from ocrkit.providers.gcp.resources import (
-    RANK,
-    Desired,
-    Names,
-    Options,
-    Planner,
-    Remover,
-    sort_for_deletion,
+from ocrkit.providers.gcp.iam import counted
+from ocrkit.providers.gcp.planner import REGISTRY, discover, plan_steps
+from ocrkit.providers.gcp.planning import Desired, GcpAccess, GcpPlanContext, Names, Options
+from ocrkit.providers.gcp.session import (
+    GcpSession,
+    gcp_errors,
+    is_google_error,
+    is_not_found,
+    make_session,
+    translate,
 )
-from ocrkit.providers.gcp.session import GcpSession, gcp_errors, is_google_error, make_session, translate
 from ocrkit.providers.gcp.spec import GcpDeploySpec, load_gcp_spec
+from ocrkit.providers.gcp.usage import deployment_usage, running_usage
 from ocrkit.weights import demo_weights_notes
 
 DEFAULT_REGION = "us-east4"
@@ -116,13 +110,15 @@ class GcpProvider(CloudProvider):
         s: GcpDeploySpec = loaded.spec
         gcp = self._session_for_spec(s)
         built = self.build(loaded, gcp)
-        planner = Planner(gcp, built.desired, state, self.options)
+        planner = GcpPlanContext(gcp, built.desired, state, self.options)
         with gcp_errors("plan the deployment (read the existing resources)"):
-            steps = planner.steps()
-        remover = Remover(gcp, built.names, self.options)
-        steps += sweep(state, planner.wanted, self._deleter(remover), rank=lambda r: RANK.get(r.kind, 99))
+            steps = plan_steps(planner)
+        target = self._teardown(GcpAccess(gcp, built.names, self.options))
+        rank = lambda rec: REGISTRY.rank(rec.kind)  # noqa: E731
+        steps += sweep(state, planner.wanted, self._deleter(target), rank=rank)
         steps = [self._guarded(step) for step in steps]
-        estimate, why = try_estimate(s, config_path=loaded.path, artifact_bytes=built.desired.artifact.size)
+        usage = deployment_usage(s, artifact_bytes=built.desired.artifact.size, source=str(loaded.path))
+        estimate, why = try_estimate(usage)
         warnings: list[str] = []
         if s.function.public:
             warnings.append(
@@ -158,7 +154,7 @@ class GcpProvider(CloudProvider):
 
     # -- apply --------------------------------------------------------------------------------------
 
-    def _record_outputs(self, loaded: LoadedSpec, state: StateLike) -> None:
+    def record_outputs(self, loaded: LoadedSpec, state: StateLike) -> None:
         gcp = self._session_for_spec(loaded.spec)
         state.outputs.update(
             {"project": gcp.project, "region": gcp.region, "public": loaded.spec.function.public}
@@ -168,131 +164,37 @@ class GcpProvider(CloudProvider):
 
     def status(self, state: StateLike) -> StatusReport:
         gcp = self._session_for_state(state)
+        access = GcpAccess(gcp, Names(state.name, gcp.project, gcp.region), self.options)
         rows: list[tuple[str, str, str]] = []
         healthy = bool(state.resources)
-        nodes = 0
+        nodes, machine = 0, {}
         with gcp_errors("read the deployment's status"):
             for key, rec in state.resources.items():
-                words, ok, running = self._describe(gcp, rec)
-                nodes += running
+                described = REGISTRY.describe(access, rec)
+                nodes += described.running
+                words = described.words
                 if is_retired(key):
                     words += " (left over from an earlier deploy; the next deploy removes it)"
                 rows.append((key, rec.id, words))
-                healthy = healthy and ok
+                healthy = healthy and described.healthy
+                if key == "deployed-model":
+                    machine = described.attrs
+        usage = running_usage(
+            state.name,
+            state.outputs.get("region") or DEFAULT_REGION,
+            machine.get("machine_type"),
+            machine.get("accelerator_type"),
+            int(machine.get("accelerator_count") or 1),
+            nodes,
+        )
         return StatusReport(
             cloud="gcp",
             name=state.name,
             resources=rows,
             url=state.outputs.get("url"),
-            hourly_cost=self._hourly(state, nodes),
+            hourly_cost=hourly_now(usage),
             healthy=healthy,
         )
-
-    def _hourly(self, state: StateLike, nodes: int) -> Decimal | None:
-        rec = state.resources.get("deployed-model")
-        if rec is None or not nodes:
-            return Decimal(0)
-        from ocrkit.costing.catalog import default_catalog
-
-        try:
-            catalog = default_catalog("gcp", state.outputs.get("region") or DEFAULT_REGION)
-            price = catalog.entry(f"vertex.prediction.{rec.attrs.get('machine_type')}").list_price
-            gpu = rec.attrs.get("accelerator_type")
-            if gpu:
-                key = f"vertex.prediction.gpu.{str(gpu).lower().replace('_', '-')}"
-                price += catalog.entry(key).list_price * int(rec.attrs.get("accelerator_count") or 1)
-            return price * nodes
-        except (OcrkitError, KeyError):
-            return None
-
-    def _describe(self, gcp: GcpSession, rec: ResourceRecord) -> tuple[str, bool, int]:
-        """(state in words, healthy?, running nodes)."""
-        from ocrkit.providers.gcp.session import is_not_found
-
-        def get(call):
-            try:
-                return call()
-            except Exception as exc:
-                if is_not_found(exc):
-                    return None
-                raise
-
-        kind = rec.kind
-        if kind == "gcs:bucket":
-            got = gcp.storage().lookup_bucket(rec.id)
-            return ("exists" if got else "missing"), got is not None, 0
-        if kind == "gcs:object":
-            bucket = gcp.storage().lookup_bucket(rec.attrs.get("bucket") or "")
-            blob = bucket.get_blob(rec.id) if bucket is not None else None
-            if blob is None:
-                return "missing", False, 0
-            return f"uploaded, {blob.size:,} bytes", True, 0
-        if kind == "vertex:model":
-            got = get(lambda: gcp.models().get_model(name=rec.id))
-            return ("exists" if got else "missing"), got is not None, 0
-        if kind == "vertex:endpoint":
-            got = get(lambda: gcp.endpoints().get_endpoint(name=rec.id))
-            if got is None:
-                return "missing", False, 0
-            return f"{len(got.deployed_models)} deployed model(s)", bool(got.deployed_models), 0
-        if kind == "vertex:deployed-model":
-            got = get(lambda: gcp.endpoints().get_endpoint(name=rec.attrs.get("endpoint", "")))
-            match = [d for d in (got.deployed_models if got else []) if d.id == rec.id]
-            if not match:
-                return "missing", False, 0
-            res = match[0].dedicated_resources
-            spec = res.machine_spec
-            gpu = (
-                f" + {spec.accelerator_type.name} x {spec.accelerator_count}"
-                if spec.accelerator_count
-                else ""
-            )
-            traffic = dict(got.traffic_split or {})
-            share = traffic.get(rec.id, traffic.get("0", 0))
-            words = (
-                f"{spec.machine_type}{gpu}, {res.min_replica_count}-{res.max_replica_count} replicas, "
-                f"{share}% of traffic"
-            )
-            return words, True, int(res.min_replica_count)
-        if kind == "functions:function":
-            got = get(lambda: gcp.functions().get_function(name=rec.id))
-            if got is None:
-                return "missing", False, 0
-            return (
-                f"{got.state.name}, {got.build_config.runtime}, {got.service_config.available_memory}",
-                (got.state.name == "ACTIVE"),
-                0,
-            )
-        if kind == "iam:service-account":
-            name = f"projects/{gcp.project}/serviceAccounts/{rec.id}"
-            got = get(lambda: gcp.iam().get_service_account(name=name))
-            if got is None:
-                return "missing", False, 0
-            return ("disabled" if got.disabled else "exists"), not got.disabled, 0
-        if kind == "iam:binding":
-            return self._describe_binding(gcp, rec)
-        return "recorded", True, 0
-
-    @staticmethod
-    def _describe_binding(gcp: GcpSession, rec: ResourceRecord) -> tuple[str, bool, int]:
-        from ocrkit.providers.gcp import iam
-        from ocrkit.providers.gcp.session import is_not_found
-
-        member, role, resource = rec.attrs.get("member"), rec.attrs.get("role"), rec.attrs.get("resource")
-        if not member:
-            return "private: no public binding (callers need roles/run.invoker)", True, 0
-        client = gcp.endpoint_iam() if role == iam.PREDICT_ROLE else gcp.run_iam()
-        try:
-            found = iam.find_binding(iam.get_policy(client, resource), role, member)
-        except Exception as exc:
-            if not is_not_found(exc):
-                raise
-            found = None
-        if found is None:
-            return f"missing: {member} has no {role} on {resource}", False, 0
-        if role == iam.PREDICT_ROLE:
-            return f"{member}: {role} on the endpoint", True, 0
-        return f"PUBLIC: {member}: {role}", True, 0
 
     # -- invoke -------------------------------------------------------------------------------------
 
@@ -333,41 +235,19 @@ class GcpProvider(CloudProvider):
         with gcp_errors("get an identity token to call the private function"):
             return id_token.fetch_id_token(google.auth.transport.requests.Request(), audience)
 
-    # -- teardown -----------------------------------------------------------------------------------
+    # -- teardown (run by ocrkit.deploy.pipeline.destroy) ---------------------------------------------
 
-    def teardown(self, name: str, state: StateLike | None, events: Events) -> TeardownReport:
+    def _teardown(self, access: GcpAccess) -> CloudTeardown:
+        return CloudTeardown(
+            registry=REGISTRY,
+            access=access,
+            find=lambda: discover(access),
+            errors=gcp_errors,
+            guard=self._guarded,
+            gone=is_not_found,
+            counted=counted,
+        )
+
+    def teardown_target(self, name: str, state: StateLike | None) -> CloudTeardown:
         gcp = self._session_for_state(state)
-        names = Names(name, gcp.project, gcp.region)
-        remover = Remover(gcp, names, self.options)
-        with gcp_errors("find the deployment's resources"):
-            found = remover.discover()
-        known = list(state.resources.items()) if state is not None else []
-        merged: dict[tuple[str, str], tuple[str, ResourceRecord]] = {}
-        for key, rec in known + found:
-            merged.setdefault((rec.kind, rec.id), (key, rec))
-        deleted: list[str] = []
-        for _, rec in sort_for_deletion(list(merged.values())):
-            label = f"{rec.kind} {rec.id}"
-            if rec.kind == "iam:binding" and not rec.attrs.get("member"):
-                pass  # a private function's invoker: ocrkit made no binding
-            elif rec.kind == "iam:service-account" and rec.attrs.get("ours") is False:
-                remover.delete(rec, events)  # a note: not made by ocrkit, left as it is
-            else:
-                events.step(f"{'Removing' if rec.kind == 'iam:binding' else 'Deleting'} {label}")
-                with gcp_errors(f"delete {label}"):
-                    remover.delete(rec, events)
-                deleted.append(label)
-            if state is not None:
-                for k in [k for k, r in state.resources.items() if (r.kind, r.id) == (rec.kind, rec.id)]:
-                    state.resources.pop(k, None)
-                state.save()
-        for note in remover.notes:
-            events.info(note)
-        with gcp_errors("check that nothing is left"):
-            remaining = [f"{rec.kind} {rec.id}" for _, rec in remover.discover()]
-        if state is not None and not remaining:
-            state.outputs.clear()
-            remove = getattr(state, "remove_file", None)
-            if callable(remove):
-                remove()
-        return TeardownReport(deleted=deleted, remaining=remaining)
+        return self._teardown(GcpAccess(gcp, Names(name, gcp.project, gcp.region), self.options))

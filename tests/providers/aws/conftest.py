@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,11 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from ocrkit.deploy.events import RecordingEvents
+from ocrkit.deploy.progress import RecordingEvents
 from ocrkit.deploy.state import open_state
+from ocrkit.providers.aws.planning import Options
 from ocrkit.providers.aws.provider import AwsProvider
-from ocrkit.providers.aws.resources import Options
 from tests.gateway.imagehost import image_host  # noqa: F401 - fixture for the URL-input tests
+from tests.providers.helpers import free_port
 
 LAUNCHER = Path(__file__).with_name("moto_server.py")
 REGION = "us-east-1"
@@ -44,12 +44,6 @@ WRITE_PREFIXES = (
     "Upload",
     "CompleteMultipart",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -133,22 +127,6 @@ def aws(moto_server, monkeypatch, tmp_path) -> MotoServer:
     point_at(monkeypatch, moto_server.url, tmp_path)
     monkeypatch.chdir(tmp_path)
     return moto_server
-
-
-@pytest.fixture(scope="session")
-def weights(tmp_path_factory) -> dict[int, Path]:
-    """Two small random-init checkpoints (resnet18, hidden 64), saved by save_checkpoint."""
-    from tests.gateway.realmodel import write_checkpoint
-
-    folder = tmp_path_factory.mktemp("weights")
-    return {seed: write_checkpoint(folder / f"model-{seed}.pt", seed=seed) for seed in (0, 1)}
-
-
-@pytest.fixture(scope="session")
-def build_dirs(tmp_path_factory) -> dict[int, Path]:
-    """One build folder per checkpoint, shared by the session: each artifact is compressed once."""
-    root = tmp_path_factory.mktemp("builds")
-    return {seed: root / f"seed-{seed}" for seed in (0, 1)}
 
 
 def fast_options() -> Options:

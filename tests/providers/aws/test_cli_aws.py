@@ -4,14 +4,11 @@ and `provider.invoke` against a local endpoint (plain and SigV4-signed)."""
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import boto3
 import pytest
 
-from ocrkit.cli import main
-from ocrkit.deploy.provider import ResourceRecord
+from ocrkit.deploy.records import ResourceRecord
 from ocrkit.deploy.state import load_state, new_state
 from ocrkit.errors import OcrkitError
 from ocrkit.providers.aws.provider import AwsProvider
@@ -19,23 +16,7 @@ from ocrkit.server.app import create_app
 from ocrkit.server.dev import serve_dev
 from tests.gateway.fakes import EchoPredictor
 from tests.gateway.imagegen import make_png
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def fake_weights(tmp_path) -> Path:
-    path = tmp_path / "model.pt"
-    path.write_bytes(os.urandom(200_000))  # the deploy machinery only packs and uploads it
-    return path
+from tests.providers.helpers import run
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import json
 import boto3
 import pytest
 
-from ocrkit.deploy.events import RecordingEvents
+from ocrkit.deploy.pipeline import destroy
+from ocrkit.deploy.progress import RecordingEvents
 from ocrkit.deploy.state import load_state
 from ocrkit.providers.aws import policies
 from ocrkit.providers.aws.names import TAG_KEY
@@ -132,7 +133,7 @@ def check_lambda_and_api(state) -> None:
     got = lam.get_function(FunctionName=FUNCTION)
     conf = got["Configuration"]
     assert conf["Runtime"] == "python3.12"
-    assert conf["Handler"] == "ocrkit.providers.aws.lambda_entry.handler"
+    assert conf["Handler"] == "ocrkit.runtime.lambda_entry.handler"
     assert (conf["MemorySize"], conf["Timeout"]) == (512, 29)
     env = conf["Environment"]["Variables"]
     assert env["OCRKIT_ENDPOINT_NAME"] == ENDPOINT
@@ -263,10 +264,10 @@ def test_deploy_redeploy_new_weights_teardown(deployer: Deployer) -> None:
     # 4. teardown: everything goes, a listing proves it, the state file is removed
     provider = deployer.provider(1)
     events = RecordingEvents()
-    report = provider.teardown(NAME, load_state(NAME, "aws"), events)
+    report = destroy(provider, NAME, load_state(NAME, "aws"), events)
     assert report.remaining == []
     assert len(report.deleted) >= 19
     assert_nothing_left()
     assert load_state(NAME, "aws") is None
-    again = provider.teardown(NAME, None, RecordingEvents())  # idempotent
+    again = destroy(provider, NAME, None, RecordingEvents())  # idempotent
     assert again.deleted == [] and again.remaining == []

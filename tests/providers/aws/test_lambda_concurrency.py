@@ -9,12 +9,14 @@ import boto3
 from botocore.stub import Stubber
 
 from ocrkit.deploy.artifact import BuiltArchive
-from ocrkit.deploy.events import RecordingEvents
 from ocrkit.deploy.plan import Context
-from ocrkit.deploy.provider import ResourceRecord
+from ocrkit.deploy.progress import RecordingEvents
+from ocrkit.deploy.records import ResourceRecord
 from ocrkit.deploy.state import new_state
+from ocrkit.providers.aws.desired import desired_state
+from ocrkit.providers.aws.lambda_ import plan_function_alias
 from ocrkit.providers.aws.names import Names
-from ocrkit.providers.aws.resources import Planner, desired_state
+from ocrkit.providers.aws.planning import AwsPlanContext
 from ocrkit.providers.aws.spec import AwsDeploySpec
 
 NAMES = Names("demo", "123456789012", "us-east-1")
@@ -37,8 +39,8 @@ def planner_for(provisioned: int, recorded: int, tmp_path: Path):
     alias = ResourceRecord("lambda:alias", "demo-gateway:live", {"provisioned": recorded})
     state.record("function_alias", alias)
     desired = desired_state(spec, NAMES, archive, archive)
-    planner = Planner(OneClient(lam), desired, state, quota=lambda n: None)
-    planner._actions = {"function": "noop"}
+    planner = AwsPlanContext(OneClient(lam), desired, state, quota=lambda n: None)
+    planner.seen.actions["function"] = "noop"
     return planner, lam, state
 
 
@@ -56,7 +58,7 @@ def test_provisioned_concurrency_is_put_on_the_alias(tmp_path) -> None:
             http_status_code=404,
             expected_params={"FunctionName": "demo-gateway", "Qualifier": "live"},
         )
-        step = planner.function_alias()
+        step = plan_function_alias(planner)
         assert step.call.action == "update" and "provisioned concurrency 2" in step.call.summary
         stub.add_response(
             "put_provisioned_concurrency_config",
@@ -77,7 +79,7 @@ def test_provisioned_concurrency_back_to_zero_is_removed(tmp_path) -> None:
         stub.add_response("get_alias", {"Name": "live", "FunctionVersion": "3"}, None)
         current = {"RequestedProvisionedConcurrentExecutions": 2}
         stub.add_response("get_provisioned_concurrency_config", current, None)
-        step = planner.function_alias()
+        step = plan_function_alias(planner)
         assert step.call.action == "update"
         stub.add_response(
             "delete_provisioned_concurrency_config", {}, {"FunctionName": "demo-gateway", "Qualifier": "live"}
@@ -90,7 +92,7 @@ def test_unchanged_alias_makes_no_call(tmp_path) -> None:
     planner, lam, state = planner_for(0, 0, tmp_path)
     with Stubber(lam) as stub:
         stub.add_response("get_alias", {"Name": "live", "FunctionVersion": "3"}, None)
-        step = planner.function_alias()
+        step = plan_function_alias(planner)
         assert step.call.action == "noop"
         step.run(Context(state, RecordingEvents()))
         stub.assert_no_pending_responses()

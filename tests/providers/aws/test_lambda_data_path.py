@@ -10,8 +10,8 @@ import json
 import pytest
 
 from ocrkit.gateway.limits import Limits
-from ocrkit.providers.aws import lambda_entry
 from ocrkit.providers.aws.spec import AwsDeploySpec, gateway_environment
+from ocrkit.runtime import lambda_entry
 from ocrkit.server.app import create_app
 from ocrkit.server.dev import serve_dev
 from tests.gateway.imagegen import make_png

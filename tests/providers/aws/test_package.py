@@ -103,7 +103,7 @@ def test_model_archive_layout_and_reproducibility(archive, model_weights, tmp_pa
     assert all(m.mtime == FIXED_MTIME and m.uid == 0 and m.gid == 0 and m.uname == "" for m in members)
     with tarfile.open(first.path) as tar:
         inference = tar.extractfile("code/inference.py").read()
-    assert inference == (REPO / "ocrkit/providers/aws/sagemaker_entry.py").read_bytes()
+    assert inference == (REPO / "ocrkit/runtime/sagemaker_entry.py").read_bytes()
 
 
 @pytest.mark.model
@@ -161,8 +161,8 @@ def test_lambda_zip_is_small_torch_free_and_reproducible(tmp_path) -> None:
     with zipfile.ZipFile(first.path) as zf:
         names = zf.namelist()
         infos = zf.infolist()
-    assert "ocrkit/providers/aws/lambda_entry.py" in names
-    assert "ocrkit/providers/aws/sagemaker_backend.py" in names
+    assert "ocrkit/runtime/lambda_entry.py" in names
+    assert "ocrkit/runtime/sagemaker_backend.py" in names
     assert "ocrkit/gateway/handler.py" in names
     for banned in ("torch", "numpy", "cv2", "PIL", "core_model", "costing", "deploy/", "pydantic", "boto"):
         assert not any(banned in n for n in names), banned
@@ -177,7 +177,7 @@ def test_lambda_zip_imports_with_the_standard_library_alone(tmp_path) -> None:
     with zipfile.ZipFile(archive.path) as zf:
         zf.extractall(root)
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import ocrkit.providers.aws.lambda_entry as e; "
+        "import sys; sys.path.insert(0, sys.argv[1]); import ocrkit.runtime.lambda_entry as e; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy', 'boto3', 'pydantic')))"
     )
     done = subprocess.run(
@@ -189,7 +189,7 @@ def test_lambda_zip_imports_with_the_standard_library_alone(tmp_path) -> None:
 
 def test_lambda_bundle_is_exactly_what_the_entry_imports() -> None:
     modules = set(lambda_modules())
-    assert "ocrkit.providers.aws.lambda_entry" in modules
+    assert "ocrkit.runtime.lambda_entry" in modules
     assert not any(
         m.startswith(("ocrkit.core_model", "ocrkit.server", "ocrkit.costing", "ocrkit.deploy"))
         for m in modules

@@ -7,9 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from ocrkit.deploy.events import RecordingEvents
 from ocrkit.deploy.executor import StepFailed
+from ocrkit.deploy.pipeline import destroy
 from ocrkit.deploy.plan import Step
+from ocrkit.deploy.progress import RecordingEvents
 from ocrkit.deploy.state import load_state, open_state
 from ocrkit.errors import OcrkitError
 from tests.providers.aws.conftest import Deployer, point_at
@@ -54,7 +55,7 @@ def test_failed_run_resumes_and_teardown_cleans_up(deployer: Deployer) -> None:
     _, plan, _ = deployer.plan(0)
     assert plan.changes == []
 
-    report = provider.teardown(NAME, load_state(NAME, "aws"), RecordingEvents())
+    report = destroy(provider, NAME, load_state(NAME, "aws"), RecordingEvents())
     assert report.remaining == []
     assert_nothing_left()
 
@@ -78,7 +79,7 @@ def test_drift_and_changes_are_updated_then_teardown_from_tags_alone(deployer: D
     state.remove_file()
     assert load_state(NAME, "aws") is None
     provider = deployer.provider(0)
-    report = provider.teardown(NAME, None, RecordingEvents())
+    report = destroy(provider, NAME, None, RecordingEvents())
     deleted = " ".join(report.deleted)
     for kind in (
         "s3:bucket",
@@ -99,7 +100,7 @@ def test_teardown_leaves_other_deployments_alone(deployer: Deployer) -> None:
     other = Deployer(deployer.weights, deployer.build_dirs, name="demo-model")  # a name that shares a prefix
     other.deploy(0)
     deployer.deploy(0)
-    report = deployer.provider(0).teardown(NAME, None, RecordingEvents())
+    report = destroy(deployer.provider(0), NAME, None, RecordingEvents())
     assert report.remaining == []
     assert not any("demo-model-" in item and "demo-model-model" in item for item in report.deleted)
     assert (
@@ -107,7 +108,7 @@ def test_teardown_leaves_other_deployments_alone(deployer: Deployer) -> None:
         == "InService"
     )
     assert (
-        other.provider(0).teardown("demo-model", load_state("demo-model", "aws"), RecordingEvents()).remaining
+        destroy(other.provider(0), "demo-model", load_state("demo-model", "aws"), RecordingEvents()).remaining
         == []
     )
 
@@ -128,7 +129,7 @@ def test_deploy_order_works_with_moto_strict_tls_deny(
     deployer.calls = []
     _, plan, _ = deployer.plan(0)
     assert plan.changes == [] and deployer.writes() == []
-    report = deployer.provider(0).teardown(NAME, load_state(NAME, "aws"), RecordingEvents())
+    report = destroy(deployer.provider(0), NAME, load_state(NAME, "aws"), RecordingEvents())
     assert report.remaining == []
     assert_nothing_left()
 
@@ -148,5 +149,5 @@ def test_a_refused_call_is_one_sentence(plain_moto_server, monkeypatch, tmp_path
     assert "\n" not in message and "Traceback" not in message
     assert message.startswith("update artifact (s3:object) failed: AWS refused")
     assert "permissions listed in the README" in message and "run the same command again" in message
-    deployer.provider(1).teardown(NAME, load_state(NAME, "aws"), RecordingEvents())
+    destroy(deployer.provider(1), NAME, load_state(NAME, "aws"), RecordingEvents())
     assert_nothing_left()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import botocore.exceptions as bx
 import pytest
 
-from ocrkit.deploy.events import RecordingEvents
+from ocrkit.deploy.progress import RecordingEvents
 from ocrkit.errors import OcrkitError
 from ocrkit.providers.aws.quotas import check_endpoint_quota
 from ocrkit.providers.aws.session import aws_errors, make_session, translate

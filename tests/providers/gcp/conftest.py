@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -25,20 +24,15 @@ from pathlib import Path
 
 import pytest
 
-from ocrkit.deploy.events import RecordingEvents
+from ocrkit.deploy.progress import RecordingEvents
 from ocrkit.deploy.state import open_state
+from ocrkit.providers.gcp.planning import Options
 from ocrkit.providers.gcp.provider import GcpProvider
-from ocrkit.providers.gcp.resources import Options
+from tests.providers.helpers import free_port
 
 BIN = Path(os.sys.executable).parent
 PROJECT = "demo-project"
 REGION = "us-east4"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -229,21 +223,6 @@ def gcp(drongo, gcs, iam_emulator, policies, monkeypatch, tmp_path) -> tuple[Ser
     wipe_buckets()
     monkeypatch.chdir(tmp_path)
     return drongo, gcs
-
-
-@pytest.fixture(scope="session")
-def weights(tmp_path_factory) -> dict[int, Path]:
-    """Two small random-init checkpoints (resnet18, hidden 64), saved by save_checkpoint."""
-    from tests.gateway.realmodel import write_checkpoint
-
-    folder = tmp_path_factory.mktemp("weights")
-    return {seed: write_checkpoint(folder / f"model-{seed}.pt", seed=seed) for seed in (0, 1)}
-
-
-@pytest.fixture(scope="session")
-def build_dirs(tmp_path_factory) -> dict[int, Path]:
-    root = tmp_path_factory.mktemp("builds")
-    return {seed: root / f"seed-{seed}" for seed in (0, 1)}
 
 
 @dataclass

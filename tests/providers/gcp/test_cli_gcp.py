@@ -4,39 +4,20 @@ storage emulator; the plan's cost, the public/private wording, and the options t
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
-from ocrkit.cli import main
 from ocrkit.deploy.state import load_state
-from ocrkit.providers.gcp import resources
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture
-def fake_weights(tmp_path) -> Path:
-    path = tmp_path / "model.pt"
-    path.write_bytes(os.urandom(200_000))  # the control plane only packs and uploads it
-    return path
+from ocrkit.providers.gcp import functions, planning
+from tests.providers.helpers import run
 
 
 @pytest.fixture
 def no_put(monkeypatch):
     """drongo's upload URL is storage.googleapis.com: record the PUT instead of sending it."""
     sent: list[int] = []
-    monkeypatch.setattr(resources, "default_put", lambda url, data: sent.append(len(data)))
-    monkeypatch.setattr(resources.Options, "__init__", _fast_options_init(resources.Options.__init__))
+    monkeypatch.setattr(functions, "default_put", lambda url, data: sent.append(len(data)))
+    monkeypatch.setattr(planning.Options, "__init__", _fast_options_init(planning.Options.__init__))
     return sent
 
 

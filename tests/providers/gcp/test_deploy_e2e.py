@@ -18,7 +18,8 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import aiplatform_v1, functions_v2, iam_admin_v1, storage
 
-from ocrkit.deploy.events import RecordingEvents
+from ocrkit.deploy.pipeline import destroy
+from ocrkit.deploy.progress import RecordingEvents
 from ocrkit.deploy.state import load_state
 from ocrkit.providers.gcp.spec import LABEL_KEY
 from tests.providers.gcp.conftest import PROJECT, REGION
@@ -124,7 +125,7 @@ def test_deploy_redeploy_new_weights_teardown(deployer, gcp, iam_emulator, polic
     ((url, data),) = deployer.uploads
     assert url.startswith("https://storage.googleapis.com/")
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-    assert "main.py" in names and "ocrkit/providers/gcp/vertex_backend.py" in names
+    assert "main.py" in names and "ocrkit/runtime/vertex_backend.py" in names
     assert not any("core_model" in n for n in names)
 
     # IAM: the function's own service account (made in drongo's IAM Admin), marked in its description
@@ -167,7 +168,7 @@ def test_deploy_redeploy_new_weights_teardown(deployer, gcp, iam_emulator, polic
     # teardown: everything deleted, then a label listing finds nothing
     provider = deployer.provider(1)
     events = RecordingEvents()
-    report = provider.teardown("demo", load_state("demo", "gcp"), events)
+    report = destroy(provider, "demo", load_state("demo", "gcp"), events)
     assert report.remaining == []
     assert any(d.startswith("vertex:endpoint") for d in report.deleted)
     assert f"iam:service-account {SA}" in report.deleted
@@ -186,7 +187,7 @@ def test_teardown_from_labels_when_the_state_is_lost(deployer, gcp, iam_emulator
     models, endpoints, functions, gcs = clients(drongo.url)
     _, state, _ = deployer.deploy(0)
     state.remove_file()
-    report = deployer.provider(0).teardown("demo", None, RecordingEvents())
+    report = destroy(deployer.provider(0), "demo", None, RecordingEvents())
     assert report.remaining == []
     kinds = sorted(d.split(" ")[0] for d in report.deleted)
     assert kinds == [
@@ -222,7 +223,7 @@ def test_public_then_private_then_teardown(deployer, gcp, iam_emulator, policies
 
     _, state, _ = deployer.deploy(0, function={"public": True})
     assert policies.bindings(SERVICE) == [("roles/run.invoker", ["allUsers"], "")]
-    report = deployer.provider(0).teardown("demo", load_state("demo", "gcp"), RecordingEvents())
+    report = destroy(deployer.provider(0), "demo", load_state("demo", "gcp"), RecordingEvents())
     assert report.remaining == []
     assert f"iam:binding {SERVICE}#roles/run.invoker" in report.deleted
     assert policies.bindings(SERVICE) == []
@@ -244,7 +245,7 @@ def test_an_existing_account_is_reused_and_a_foreign_one_is_left(deployer, gcp, 
     assert {c.resource: c.action for c in plan.calls}["service-account"] == "noop"
     assert any("not made by ocrkit" in w for w in plan.warnings)
     events = RecordingEvents()
-    report = deployer.provider(0).teardown("demo", load_state("demo", "gcp"), events)
+    report = destroy(deployer.provider(0), "demo", load_state("demo", "gcp"), events)
     assert report.remaining == []
     assert accounts(iam_emulator) == [SA]
     assert any("not made by ocrkit" in i for i in events.infos)

@@ -113,7 +113,7 @@ def test_the_reports_curl_call(function_url, model_server, tmp_path):
     assert answer["text"] == expected.text
     assert answer["confidence"] == pytest.approx(expected.confidence, abs=1e-4)
     # the served code is the zip's, standard library only
-    assert (source / "ocrkit" / "providers" / "gcp" / "vertex_backend.py").is_file()
+    assert (source / "ocrkit" / "runtime" / "vertex_backend.py").is_file()
     assert not (source / "ocrkit" / "core_model").exists()
 
 
@@ -158,7 +158,7 @@ def test_an_image_over_the_vertex_cap_is_refused_before_the_model(function_url):
 def test_the_backend_down_is_a_502(model_server, tmp_path):
     """A Vertex base URL that answers nothing: the gateway's 502, not a stack trace."""
     from ocrkit.gateway.messages import HttpRequest
-    from ocrkit.providers.gcp import function_entry
+    from ocrkit.runtime import function_entry
 
     env = {**gateway_environment(GcpDeploySpec(name="demo"), ENDPOINT)}
     env["OCRKIT_GCP_VERTEX_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
@@ -176,7 +176,7 @@ def test_source_zip_is_small_and_reproducible(tmp_path):
 
 
 def _state(tmp_path, url: str, public: bool):
-    from ocrkit.deploy.provider import ResourceRecord
+    from ocrkit.deploy.records import ResourceRecord
     from ocrkit.deploy.state import new_state
 
     state = new_state("demo", "gcp", tmp_path)

@@ -1,6 +1,6 @@
 """The IAM pieces that no emulator here serves: Cloud Run's getIamPolicy/setIamPolicy over REST
 (RunIamClient, against a small local HTTP server that answers as Cloud Run v2 does) and the policy edits
-(ocrkit.providers.gcp.iam: etags, version 3 for conditions, a concurrent write retried)."""
+(ocrkit.providers.gcp.iam_policy: etags, version 3 for conditions, a concurrent write retried)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
-from ocrkit.providers.gcp import iam
+from ocrkit.providers.gcp import iam_policy as iam
 from ocrkit.providers.gcp.session import RunIamClient, is_not_found
 from tests.providers.gcp.conftest import FakePolicies
 

@@ -22,7 +22,7 @@ from ocrkit.providers.gcp.spec import (
     load_gcp_spec,
     max_image_bytes_allowed,
 )
-from ocrkit.providers.gcp.vertex_backend import VertexBackend, from_environment
+from ocrkit.runtime.vertex_backend import VertexBackend, from_environment
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -14,17 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from ocrkit.deploy.events import RecordingEvents
-from ocrkit.deploy.provider import ResourceRecord
+from ocrkit.deploy.pipeline import destroy
+from ocrkit.deploy.progress import RecordingEvents
+from ocrkit.deploy.records import ResourceRecord
 from ocrkit.deploy.state import DeployState, load_state, open_state
 from ocrkit.errors import OcrkitError
-from ocrkit.providers.local.provider import (
-    COST_NOTE,
-    KIND,
-    LocalProvider,
-    _is_our_server,
-    find_servers,
-)
+from ocrkit.providers.local.processes import find_servers
+from ocrkit.providers.local.processes import is_our_server as _is_our_server
+from ocrkit.providers.local.provider import COST_NOTE, KIND, LocalProvider
 from ocrkit.providers.local.run import command_line, parse_args
 from ocrkit.providers.local.spec import LocalDeploySpec, load_local_spec
 from tests.gateway.imagegen import make_png
@@ -51,7 +48,7 @@ def deployment(tmp_path, provider):
     events = RecordingEvents()
     provider.apply(spec, provider.plan(spec, state), state, events)
     yield spec, state, events
-    provider.teardown(name, state, RecordingEvents())
+    destroy(provider, name, state, RecordingEvents())
 
 
 def test_the_default_config_loads() -> None:
@@ -164,14 +161,14 @@ def test_deploy_status_invoke_teardown(deployment, provider) -> None:
 
     pid = int(record.id)
     port = int(record.attrs["port"])
-    report = provider.teardown(spec.name, state, RecordingEvents())
+    report = destroy(provider, spec.name, state, RecordingEvents())
     assert report.remaining == [] and len(report.deleted) == 1 and str(pid) in report.deleted[0]
     assert not _is_our_server(pid)
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
     assert "server" not in state.resources and "url" not in state.outputs
     # idempotent
-    assert provider.teardown(spec.name, state, RecordingEvents()) == type(report)(deleted=[], remaining=[])
+    assert destroy(provider, spec.name, state, RecordingEvents()) == type(report)(deleted=[], remaining=[])
     assert provider.status(state).resources == []
     with pytest.raises(OcrkitError, match="nothing is deployed"):
         provider.invoke(state, PNG, "image/png")
@@ -182,7 +179,7 @@ def test_teardown_without_state_finds_the_server_by_name(deployment, provider) -
     spec, state, _ = deployment
     pid = int(state.resources["server"].id)
     assert [s.pid for s in find_servers(spec.name)] == [pid]  # the arbiter only, not its worker
-    report = provider.teardown(spec.name, None, RecordingEvents())
+    report = destroy(provider, spec.name, None, RecordingEvents())
     assert report.remaining == [] and str(pid) in report.deleted[0]
     assert find_servers(spec.name) == []
 
@@ -191,7 +188,7 @@ def test_teardown_without_state_finds_the_server_by_name(deployment, provider) -
 def test_a_dead_server_is_reported_and_replaced(deployment, provider) -> None:
     spec, state, _ = deployment
     old = int(state.resources["server"].id)
-    provider.teardown(spec.name, None, RecordingEvents())  # stopped behind the state's back
+    destroy(provider, spec.name, None, RecordingEvents())  # stopped behind the state's back
     report = provider.status(state)
     assert not report.healthy and report.resources[0][2].startswith("not running")
     plan = provider.plan(spec, state)
@@ -256,7 +253,7 @@ def test_a_recycled_pid_is_never_signalled(tmp_path, provider) -> None:
     name = unique_name()
     state = DeployState(name=name, cloud="local", path=tmp_path / "state" / f"{name}-local.json")
     state.resources["server"] = ResourceRecord(KIND, str(os.getpid()), {"pid": os.getpid()})
-    report = provider.teardown(name, state, RecordingEvents())
+    report = destroy(provider, name, state, RecordingEvents())
     assert report.remaining == []  # this process is not an ocrkit server, so nothing was signalled
     assert not provider.status(state).healthy
 

@@ -1,6 +1,6 @@
 """The Lambda behind API Gateway: `handler(event, context)` runs the gateway with a SageMaker backend.
 
-Handler string: `ocrkit.providers.aws.lambda_entry.handler`. The zip holds this module, the gateway and
+Handler string: `ocrkit.runtime.lambda_entry.handler`. The zip holds this module, the gateway and
 the SageMaker backend: standard library only, plus the boto3 that the Python runtime provides. Settings come
 from the environment that `ocrkit deploy` sets from the tightest hop (see ocrkit.providers.aws.spec):
 `OCRKIT_ENDPOINT_NAME`, `OCRKIT_MAX_REQUEST_BYTES`, `OCRKIT_MAX_IMAGE_BYTES`, `OCRKIT_BACKEND_TIMEOUT_S`, ...
@@ -26,7 +26,7 @@ logging.getLogger().setLevel(os.environ.get("OCRKIT_LOG_LEVEL", "INFO"))
 
 
 def _backend_from_env(env: Mapping[str, str]) -> Backend:
-    from ocrkit.providers.aws.sagemaker_backend import from_environment
+    from ocrkit.runtime.sagemaker_backend import from_environment
 
     return from_environment(env)
 

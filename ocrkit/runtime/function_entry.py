@@ -27,7 +27,7 @@ logging.getLogger().setLevel(os.environ.get("OCRKIT_LOG_LEVEL", "INFO"))
 
 
 def _backend_from_env(env: Mapping[str, str]) -> Backend:
-    from ocrkit.providers.gcp.vertex_backend import from_environment
+    from ocrkit.runtime.vertex_backend import from_environment
 
     return from_environment(env)
 

@@ -1,9 +1,10 @@
-"""The small interface every deploy target implements (aws, gcp, local), and the records it passes.
+"""The records the deploy stages pass (planned calls, plans, resource records, status and teardown
+reports) and the small interface every deploy target implements (aws, gcp, local).
 
-Chalice-style stages: `plan` makes only describe/list calls and returns the calls it would make;
-`apply` runs them, writing the state after every step; `teardown` works from the state or, when it
-is lost, from tags/labels alone. Providers never print: they report through an `Events` sink that
-the CLI renders with rich.
+Chalice-style stages, run by ocrkit.deploy.pipeline: `plan` makes only describe/list calls and returns the
+calls it would make; `apply` runs them, writing the state after every step; `teardown_target` gives
+`destroy` what it needs to work from the state or, when it is lost, from tags/labels alone. Providers never
+print: they report through an `Events` sink that the CLI renders with rich.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ class PlannedCall:
     action: Action
     summary: str  # key settings in words, e.g. "ml.g4dn.xlarge x 1, autoscaling 1-2"
     details: dict[str, Any] = field(default_factory=dict)
+    # the API operations this step may make ("s3.CreateBucket"), as data: the printed plan, a dry run's
+    # JSON and the tests read the same list; reads (describe, waiters) are not listed
+    calls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class Plan:
+class DeployPlan:
     cloud: str
     name: str
     calls: list[PlannedCall]
@@ -87,11 +91,13 @@ class Provider(Protocol):
         """Read and validate configs/deploy/<cloud>.yaml (or `path`), with CLI overrides applied."""
         ...
 
-    def plan(self, spec: Any, state: StateLike | None) -> Plan: ...
-    def apply(self, spec: Any, plan: Plan, state: StateLike, events: Events) -> StateLike: ...
+    def plan(self, spec: Any, state: StateLike | None) -> DeployPlan: ...
+    def apply(self, spec: Any, plan: DeployPlan, state: StateLike, events: Events) -> StateLike: ...
     def status(self, state: StateLike) -> StatusReport: ...
     def invoke(self, state: StateLike, body: bytes, content_type: str) -> InvokeResult: ...
-    def teardown(self, name: str, state: StateLike | None, events: Events) -> TeardownReport: ...
+    def teardown_target(self, name: str, state: StateLike | None) -> Any:
+        """What ocrkit.deploy.pipeline.destroy needs (a `TeardownTarget`) for this deployment."""
+        ...
 
 
 class StateLike(Protocol):

@@ -1,0 +1,129 @@
+"""What every AWS resource should look like, computed locally from the spec and the build (no calls).
+
+Names and ids that carry a content digest (the SageMaker model, the endpoint config) change exactly when
+what they hold changes, so that the plan can compare ids instead of settings.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ocrkit.deploy.artifact import BuiltArchive
+from ocrkit.providers.aws import policies
+from ocrkit.providers.aws.names import ALIAS, Names
+from ocrkit.providers.aws.spec import AwsDeploySpec, gateway_environment, model_environment
+
+
+def digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def lambda_code_sha256(archive: BuiltArchive) -> str:
+    """Lambda's CodeSha256: base64 of the zip's sha256 digest."""
+    return base64.b64encode(bytes.fromhex(archive.sha256)).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What every resource should look like, computed locally (no calls)."""
+
+    spec: AwsDeploySpec
+    names: Names
+    artifact: BuiltArchive
+    function_zip: BuiltArchive
+    image_uri: str
+    model_env: dict[str, str]
+    gateway_env: dict[str, str]
+    sagemaker_policy: dict[str, Any]
+    lambda_policy: dict[str, Any]
+    bucket_policy: dict[str, Any]
+    model_name: str
+    config_name: str
+
+    @property
+    def artifact_key(self) -> str:
+        return self.names.artifact_key(self.artifact.sha256)
+
+    @property
+    def code_sha256(self) -> str:
+        return lambda_code_sha256(self.function_zip)
+
+    def wanted(self) -> dict[str, str | None]:
+        """Each wanted state key and the id it will have (None: any)."""
+        n = self.names
+        out: dict[str, str | None] = {
+            "bucket": n.bucket,
+            "artifact": self.artifact_key,
+            "bucket_policy": n.bucket,
+            "endpoint_log_group": n.endpoint_log_group,
+            "lambda_log_group": n.lambda_log_group,
+            "api_log_group": n.api_log_group,
+            "sagemaker_role": n.sagemaker_role,
+            "model": self.model_name,
+            "endpoint_config": self.config_name,
+            "endpoint": n.endpoint,
+            "lambda_role": n.lambda_role,
+            "function": n.function,
+            "function_alias": f"{n.function}:{ALIAS}",
+            "api": None,
+            "integration": None,
+            "route": None,
+            "stage": None,
+            "invoke_permission": n.permission_sid,
+        }
+        if self.spec.sagemaker.autoscaling.enabled:
+            out["autoscaling"] = n.scaling_resource_id
+        return out
+
+
+def _vpc(spec_vpc) -> tuple[list[str], list[str]] | None:
+    return (list(spec_vpc.subnet_ids), list(spec_vpc.security_group_ids)) if spec_vpc else None
+
+
+def desired_state(
+    spec: AwsDeploySpec, names: Names, artifact: BuiltArchive, function_zip: BuiltArchive
+) -> Desired:
+    image = spec.sagemaker.image(names.region)
+    key = names.artifact_key(artifact.sha256)
+    model_env = model_environment(spec)
+    sm_vpc = _vpc(spec.sagemaker.vpc)
+    model_digest = digest(
+        {
+            "artifact": artifact.sha256,
+            "image": image,
+            "env": model_env,
+            "role": names.role_arn(names.sagemaker_role),
+            "vpc": sm_vpc,
+        }
+    )
+    model_name = names.model(model_digest)
+    config_digest = digest(
+        {
+            "model": model_name,
+            "instance_type": spec.sagemaker.instance_type,
+            "count": spec.sagemaker.instance_count,
+            "download_s": spec.sagemaker.model_data_download_timeout_s,
+            "startup_s": spec.sagemaker.startup_health_check_timeout_s,
+            "kms": spec.bucket.kms_key_arn,
+        }
+    )
+    return Desired(
+        spec=spec,
+        names=names,
+        artifact=artifact,
+        function_zip=function_zip,
+        image_uri=image,
+        model_env=model_env,
+        gateway_env=gateway_environment(spec, names.endpoint),
+        sagemaker_policy=policies.sagemaker_role_policy(
+            names, artifact_key=key, image_uri=image, kms_key_arn=spec.bucket.kms_key_arn, vpc=sm_vpc
+        ),
+        lambda_policy=policies.lambda_role_policy(names, vpc=_vpc(spec.lambda_.vpc)),
+        bucket_policy=policies.tls_only_bucket_policy(names),
+        model_name=model_name,
+        config_name=names.endpoint_config(config_digest),
+    )

@@ -1,0 +1,37 @@
+"""The GCP planner: only orders and dispatches. Each resource family module (gcs, vertex, iam, functions)
+plans, applies, deletes, describes and finds its own resources; this module registers them, plans them in
+dependency order, and finds a deployment's resources by label for teardown.
+
+    bucket            gcs:bucket               uniform access, public access prevention, versioning, CMEK
+    artifact          gcs:object               models/<sha12>/model.mar (skipped when its sha256 is there)
+    model             vertex:model             the prebuilt PyTorch container + the archive's folder
+    endpoint          vertex:endpoint
+    deployed-model    vertex:deployed-model    machine type + accelerator, min/max replicas, 100% traffic
+    service-account   iam:service-account      <name>-fn@PROJECT.iam.gserviceaccount.com, description-marked
+    predict-binding   iam:binding              roles/aiplatform.user for it on the endpoint (its IAM policy)
+    function          functions:function       2nd gen, python312, the gateway; source via generateUploadUrl
+    invoker           iam:binding              --public: allUsers get roles/run.invoker; private: no binding
+
+Adding a family: a module with a `FAMILY` and one entry in `REGISTRY`.
+"""
+
+from __future__ import annotations
+
+from ocrkit.deploy.plan import Step
+from ocrkit.deploy.resource import Found, Registry
+from ocrkit.providers.gcp import functions, gcs, iam, vertex
+from ocrkit.providers.gcp.planning import GcpAccess, GcpPlanContext
+
+REGISTRY: Registry[GcpPlanContext, GcpAccess] = Registry(
+    (gcs.FAMILY, vertex.FAMILY, iam.FAMILY, functions.FAMILY)
+)
+
+
+def plan_steps(p: GcpPlanContext) -> list[Step]:
+    """One step per resource, in dependency order (describe calls only); fills `p.wanted` for the sweeper."""
+    return [REGISTRY.planner(model.key)(p) for model in REGISTRY.models()]
+
+
+def discover(a: GcpAccess) -> Found:
+    """Everything labelled ocrkit-deployment=<name> that still exists (billable or not), in deletion order."""
+    return REGISTRY.sort_for_deletion(REGISTRY.discover(a))
