@@ -90,6 +90,10 @@ def describe_error(error: dict[str, Any], model: type[BaseModel], loc: tuple) ->
         if kind == "greater_than":
             word = "more than zero" if str(bound) == "0" else f"more than {bound}"
         return f"must be {word} (got {value})"
+    if kind in ("less_than_equal", "less_than"):
+        ctx = error.get("ctx", {})
+        bound = ctx.get("le", ctx.get("lt"))
+        return f"must be at most {bound} (got {value}): too large to be a real monthly figure"
     message = str(error.get("msg", "invalid value"))
     message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if kind.endswith(("_parsing", "_type")) and value is not None and not isinstance(value, dict | list):
