@@ -17,6 +17,7 @@ COLORS = {
     "gcp": ("#4285f4", "#0f9d58", "#db4437", "#7b1fa2"),
 }
 DASHES = ("solid", "dashed", "dashdot", "dotted")
+PLOTLY_DASH = {"solid": "solid", "dashed": "dash", "dashdot": "dashdot", "dotted": "dot"}
 
 
 def _title(c: ServingComparison) -> tuple[str, str]:
@@ -134,7 +135,9 @@ def _html(c: ServingComparison, path: Path) -> None:
             )
         )
         fig.add_trace(
-            go.Scatter(x=x, y=ok, name=name, mode="lines", line=dict(color=color, width=3, dash=dash))
+            go.Scatter(
+                x=x, y=ok, name=name, mode="lines", line=dict(color=color, width=3, dash=PLOTLY_DASH[dash])
+            )
         )
     fig.add_vline(
         x=float(c.traffic.requests_per_month),

@@ -198,6 +198,17 @@ def sweep_grid(points: int) -> list[Decimal]:
     return [Decimal(str(round(10 ** (lo + (hi - lo) * i / (points - 1)), 0))) for i in range(points)]
 
 
+def _inputs_of(comparison: ServingComparison, profiles: ProfileBook | None) -> dict[str, Inputs]:
+    """The pricing inputs of a finished comparison (to price its options at another traffic)."""
+    book = profiles or ProfileBook(profiles=tuple(shipped_profiles()))
+    return {
+        cloud: Inputs(
+            cloud=cloud, catalog=cat, traffic=comparison.traffic, hours=comparison.hours, profiles=book
+        )
+        for cloud, cat in comparison.catalogs.items()
+    }
+
+
 def _cached(cache, inputs, q: Quote, r: Decimal) -> tuple[Decimal, bool] | None:
     key = (q.cloud, q.option, r)
     if key not in cache:
@@ -235,7 +246,7 @@ def _bisect(a: Quote, b: Quote, lo: Decimal, hi: Decimal, cost) -> Decimal:
             lo = mid
         else:
             hi = mid
-    return hi
+    return lo if cost(a, lo) == cost(b, lo) else hi
 
 
 def check_regions(values: list[str]) -> dict[str, str]:
