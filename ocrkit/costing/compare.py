@@ -238,15 +238,32 @@ def _break_evens(inputs, pairs: list[tuple[Quote, Quote]], grid: list[Decimal], 
 
 
 def _bisect(a: Quote, b: Quote, lo: Decimal, hi: Decimal, cost) -> Decimal:
-    """Requests a month where a and b cost the same, to within 1e-7 of the value (bisection)."""
-    sign_lo = cost(a, lo) > cost(b, lo)
+    """Requests a month where a and b cost the same (or where one steps across the other), to within 1e-7.
+
+    Secant steps alternate with halvings: a crossing of two straight pieces is found in one secant step,
+    a step (an instance added) by the halvings.
+    """
+
+    def diff(r: Decimal) -> Decimal:
+        return cost(a, r) - cost(b, r)
+
+    d_lo, d_hi = diff(lo), diff(hi)
+    secant = True
     while hi - lo > max(Decimal(1), lo * Decimal("1e-7")):
         mid = ((lo + hi) / 2).to_integral_value()
-        if (cost(a, mid) > cost(b, mid)) == sign_lo:
-            lo = mid
+        if secant and d_hi != d_lo:
+            guess = (lo - d_lo * (hi - lo) / (d_hi - d_lo)).to_integral_value()
+            if lo < guess < hi:
+                mid = guess
+        secant = not secant
+        d_mid = diff(mid)
+        if d_mid == 0:
+            return mid
+        if (d_mid > 0) == (d_lo > 0):
+            lo, d_lo = mid, d_mid
         else:
-            hi = mid
-    return lo if cost(a, lo) == cost(b, lo) else hi
+            hi, d_hi = mid, d_mid
+    return lo if d_lo == 0 else hi
 
 
 def check_regions(values: list[str]) -> dict[str, str]:

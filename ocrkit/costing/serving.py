@@ -136,17 +136,27 @@ def _aws_http_api(inp: Inputs) -> list[LineItem]:
 
 
 def _aws_lambda(inp: Inputs, memory_mb: Decimal, billed_ms: Decimal, arch: str, role: str) -> list[LineItem]:
-    t, ctx = inp.traffic, inp.ctx()
-    gb_s = t.requests_per_month * math.ceil(billed_ms) / 1000 * memory_mb / MB_PER_GB  # billed per 1 ms
-    return ctx.charge(
+    return _aws_lambda_requests(inp, role) + _aws_lambda_duration(inp, memory_mb, billed_ms, arch, role)
+
+
+def _aws_lambda_requests(inp: Inputs, role: str) -> list[LineItem]:
+    return inp.ctx().charge(
         service="lambda",
         label="Lambda",
         key="lambda.requests",
         item=f"{role} requests",
-        quantity=t.requests_per_month,
+        quantity=inp.traffic.requests_per_month,
         price_key="lambda.requests",
         field="traffic",
-    ) + ctx.charge(
+    )
+
+
+def _aws_lambda_duration(
+    inp: Inputs, memory_mb: Decimal, billed_ms: Decimal, arch: str, role: str
+) -> list[LineItem]:
+    t, ctx = inp.traffic, inp.ctx()
+    gb_s = t.requests_per_month * math.ceil(billed_ms) / 1000 * memory_mb / MB_PER_GB  # billed per 1 ms
+    return ctx.charge(
         service="lambda",
         label="Lambda",
         key="lambda.duration",
@@ -453,24 +463,9 @@ def _aws_serverless(inp: Inputs) -> tuple[list[Quote], str]:
         return [], missing
     profile, why = inp.profiles.cpu(t.model)
     quotes = []
-    for memory_mb in (1024, 2048, 3072, 4096, 5120, 6144):
-        if profile.peak_rss_mb and profile.peak_rss_mb > memory_mb:
-            continue
-        vcpus = float(Decimal(memory_mb) / LAMBDA_MB_PER_VCPU)
-        speed = cpu_speed(profile, vcpus)
-        cold = profile.cold_start_s
-        billed_ms = _ms(speed.p50_ms)
-        gb = Decimal(memory_mb) / MB_PER_GB
-        ctx = inp.ctx()
-        lines = ctx.charge(
-            service="sagemaker",
-            label="SageMaker Serverless",
-            key="sagemaker.serverless.compute",
-            item=f"serverless inference, {memory_mb} MB x {billed_ms:f} ms",
-            quantity=t.requests_per_month * billed_ms / 1000 * gb,
-            price_key="sagemaker.serverless.compute",
-            field="traffic",
-        ) + ctx.charge(
+    ctx = inp.ctx()
+    fixed = (  # the same for every memory size
+        ctx.charge(
             service="sagemaker",
             label="SageMaker Serverless",
             key="sagemaker.serverless.data",
@@ -479,13 +474,29 @@ def _aws_serverless(inp: Inputs) -> tuple[list[Quote], str]:
             price_key="sagemaker.serverless.data",
             field="traffic",
         )
-        path = (
-            _aws_http_api(inp)
-            + _aws_lambda(
-                inp, Decimal(128), _ms(speed.p50_ms + PROXY_OVERHEAD_MS), "x86_64", "proxy function"
-            )
-            + _model_storage(inp, "s3.standard.storage", "S3")
+        + _aws_http_api(inp)
+        + _aws_lambda_requests(inp, "proxy function")
+        + _model_storage(inp, "s3.standard.storage", "S3")
+    )
+    for memory_mb in (1024, 2048, 3072, 4096, 5120, 6144):
+        if profile.peak_rss_mb and profile.peak_rss_mb > memory_mb:
+            continue
+        vcpus = float(Decimal(memory_mb) / LAMBDA_MB_PER_VCPU)
+        speed = cpu_speed(profile, vcpus)
+        cold = profile.cold_start_s
+        billed_ms = _ms(speed.p50_ms)
+        gb = Decimal(memory_mb) / MB_PER_GB
+        lines = ctx.charge(
+            service="sagemaker",
+            label="SageMaker Serverless",
+            key="sagemaker.serverless.compute",
+            item=f"serverless inference, {memory_mb} MB x {billed_ms:f} ms",
+            quantity=t.requests_per_month * billed_ms / 1000 * gb,
+            price_key="sagemaker.serverless.compute",
+            field="traffic",
         )
+        proxy_ms = _ms(speed.p50_ms + PROXY_OVERHEAD_MS)
+        path = fixed + _aws_lambda_duration(inp, Decimal(128), proxy_ms, "x86_64", "proxy function")
         concurrency = t.peak(inp.hours) * Decimal(str(speed.p50_ms)) / 1000
         p95 = _p95_with_cold(speed, cold, t.cold_start_share)
         fits = t.payload_kb <= 4096 and concurrency <= 200
@@ -524,6 +535,7 @@ def _aws_function(inp: Inputs) -> tuple[list[Quote], str]:
         missing = _missing(inp.catalog, keys)
         if missing:
             continue
+        fixed = _aws_http_api(inp) + _aws_lambda_requests(inp, "model function")  # the same for every size
         for vcpu_steps in (1, 2, 3, 4, 5, 6):
             memory_mb = min(Decimal(10240), LAMBDA_MB_PER_VCPU * vcpu_steps)
             if profile.peak_rss_mb and Decimal(str(profile.peak_rss_mb)) > memory_mb:
@@ -532,7 +544,7 @@ def _aws_function(inp: Inputs) -> tuple[list[Quote], str]:
             speed = cpu_speed(profile, vcpus)
             cold = profile.cold_start_s or 0.0
             billed = _ms(speed.p50_ms) + t.cold_start_share * Decimal(str(cold)) * 1000  # INIT is billed
-            lines = _aws_http_api(inp) + _aws_lambda(inp, memory_mb, billed, arch, "model function")
+            lines = fixed + _aws_lambda_duration(inp, memory_mb, billed, arch, "model function")
             p95 = _p95_with_cold(speed, profile.cold_start_s, t.cold_start_share)
             notes = [
                 f"speed: {why}",

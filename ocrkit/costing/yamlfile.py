@@ -16,6 +16,9 @@ from pydantic import BaseModel, ValidationError
 
 from ocrkit.errors import ConfigError
 
+# libyaml's safe loader parses ~10x faster (the serving comparison reads several catalogs per run).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """The top-level mapping of a YAML file, or a ConfigError naming the file (and line, for syntax)."""
@@ -28,7 +31,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, None, f"cannot be read ({exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader (libyaml's when present)
     except yaml.YAMLError as exc:
         raise ConfigError(path, None, f"YAML syntax error{_where(exc)}: {_problem(exc)}") from None
     if data is None:
