@@ -120,6 +120,7 @@ def register(app: typer.Typer) -> None:
         picked = _choice("--cloud", cloud, CLOUD_CHOICES)
         method = _choice("--method", method, METHOD_CHOICES)
         fmt = _choice("--format", fmt, FORMAT_CHOICES)
+        clouds = CLOUDS if picked == "all" else (picked,)
         if serving is None:
             given = [
                 n
@@ -134,9 +135,8 @@ def register(app: typer.Typer) -> None:
             if given:
                 raise OcrkitError(f"{', '.join(given)} only apply with --serving (e.g. --serving all)")
         else:
-            _serving(scenario, serving, requests, p95_ms, profile, chart, region, fmt)
+            _serving(scenario, serving, requests, p95_ms, profile, chart, region, fmt, clouds)
             return
-        clouds = CLOUDS if picked == "all" else (picked,)
         comparison = price(scenario, method=method, clouds=clouds, catalogs=catalog)  # type: ignore[arg-type]
         if fmt == "json":
             sys.stdout.write(export.to_json(comparison))
@@ -151,7 +151,7 @@ def register(app: typer.Typer) -> None:
             render(console, comparison)
 
 
-def _serving(scenario, serving, requests, p95_ms, profile, chart, region, fmt) -> None:
+def _serving(scenario, serving, requests, p95_ms, profile, chart, region, fmt, clouds) -> None:
     """Everything is computed (and the chart written) before anything is printed."""
     from decimal import Decimal
 
@@ -179,7 +179,7 @@ def _serving(scenario, serving, requests, p95_ms, profile, chart, region, fmt) -
         traffic = traffic.with_requests(volume, hours)
     if p95_ms is not None:
         traffic = traffic.with_p95(Decimal(str(p95_ms)))
-    result = compare(loaded, traffic, options=options, regions=regions, profiles=book)
+    result = compare(loaded, traffic, options=options, regions=regions, profiles=book, clouds=tuple(clouds))
     if chart is not None:
         from ocrkit.costing.chart import write_chart
 

@@ -97,11 +97,12 @@ def compare(
     regions: dict[str, str] | None = None,
     profiles: ProfileBook,
     sweep_points: int = 50,
+    clouds: tuple[str, ...] = CLOUDS,
 ) -> ServingComparison:
     scenario = loaded.scenario
     regions = dict(regions or {})
     books: dict[str, Catalog] = {}
-    for cloud in CLOUDS:
+    for cloud in (c for c in CLOUDS if c in clouds):
         usage = scenario.cloud(cloud)
         region = regions.get(cloud) or (usage.region if usage is not None else None)
         if region is not None:

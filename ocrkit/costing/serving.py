@@ -42,7 +42,7 @@ AWS_INSTANCES = {
     "ml.m5.large": (2, 8, None),
     "ml.m5.xlarge": (4, 16, None),
 }
-VERTEX_MACHINES = {"n1-standard-4": (4, 15)}
+VERTEX_MACHINES = {"n1-standard-2": (2, 7.5), "n2-standard-2": (2, 8), "n1-standard-4": (4, 15)}
 
 
 @dataclass(frozen=True)
@@ -357,8 +357,23 @@ def _aws_endpoint(inp: Inputs, option: str, gpu: bool) -> tuple[list[Quote], str
 
 
 def _gcp_endpoint(inp: Inputs, option: str, gpu: bool) -> tuple[list[Quote], str]:
+    """Vertex AI prediction nodes: CPU machine types, or n1-standard-4 with a T4 (T4s attach to N1 only)."""
+    quotes, missing = [], ""
+    machines = ["n1-standard-4"] if gpu else [m for m in VERTEX_MACHINES]
+    for machine in machines:
+        if not inp.catalog.has(f"vertex.prediction.{machine}"):
+            missing = missing or f"no price in {inp.catalog.region} for vertex.prediction.{machine}"
+            continue
+        quote, why_not = _gcp_node(inp, option, gpu, machine)
+        if quote is None:
+            missing = why_not
+        else:
+            quotes.append(quote)
+    return quotes, "" if quotes else missing
+
+
+def _gcp_node(inp: Inputs, option: str, gpu: bool, machine: str) -> tuple[Quote | None, str]:
     t = inp.traffic
-    machine = "n1-standard-4"
     keys = [
         f"vertex.prediction.{machine}",
         "cloudrun.cpu",
@@ -371,16 +386,18 @@ def _gcp_endpoint(inp: Inputs, option: str, gpu: bool) -> tuple[list[Quote], str
         keys.append("vertex.prediction.gpu.nvidia-tesla-t4")
     missing = _missing(inp.catalog, keys)
     if missing:
-        return [], missing
-    vcpus, _ = VERTEX_MACHINES[machine]
+        return None, missing
+    vcpus, mem_gb = VERTEX_MACHINES[machine]
     if gpu:
         found = inp.profiles.gpu(t.model, "T4")
         if found is None:
-            return [], f"no speed profile for the {t.model} model on an NVIDIA T4"
+            return None, f"no speed profile for the {t.model} model on an NVIDIA T4"
         profile, why = found
         speed = gpu_speed(profile)
     else:
         profile, why = inp.profiles.cpu(t.model)
+        if profile.peak_rss_mb and profile.peak_rss_mb > mem_gb * 1024 * 0.8:
+            return None, f"the model's {profile.peak_rss_mb:g} MB does not fit {machine}"
         speed = cpu_speed(profile, vcpus)
     instances = instances_needed(
         t.average_rps(inp.hours), speed.p50_ms, t.target_utilisation, t.min_instances
@@ -442,7 +459,7 @@ def _gcp_endpoint(inp: Inputs, option: str, gpu: bool) -> tuple[list[Quote], str
     quote = Quote(
         **{**quote.__dict__, "limits": "payload 1.5 MB (Vertex online prediction), always on, no cold start"}
     )
-    return [quote], ""
+    return quote, ""
 
 
 # -- serverless and functions -----------------------------------------------------------------------------

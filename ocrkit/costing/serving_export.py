@@ -135,4 +135,6 @@ def to_markdown(c: ServingComparison) -> str:
     ]
     for b in c.break_even:
         lines.append(f"- break-even {b.a} = {b.b}: {b.requests_per_month:,.0f} requests a month")
+    for u in c.unpriced:
+        lines.append(f"- not priced: {label(u)} in {u.region}: {u.reason}")
     return "\n".join(lines) + "\n"

@@ -353,3 +353,37 @@ def test_chart_path_must_be_png_or_html(capsys, tmp_path):
 def test_ship_profiles_as_package_data():
     text = Path("pyproject.toml").read_text()
     assert '"**/*.yaml"' in text  # configs/profiles and configs/pricing/serving travel in the wheel
+
+
+def test_vertex_cpu_endpoint_picks_the_cheapest_machine_and_its_price():
+    q = serving.price_option(
+        "cpu-endpoint", inputs("gcp", "us-central1", traffic(1_000_000), cpu_profile(cores=2))
+    )
+    # n1-standard-2 in us-central1: Compute Engine $0.0949995/h x 1.15; proxy, gateway inside free tiers;
+    # GCS 176 MB at $0.020 inside the 5 GB always-free allowance of us-central1
+    assert q.config == "n1-standard-2"
+    assert q.monthly == D(720) * D("0.0949995") * D("1.15")
+
+
+def test_a_region_with_cpu_nodes_but_no_t4_price_leaves_the_gpu_endpoint_out():
+    result = serving.price_option("gpu-endpoint", inputs("gcp", "europe-west4", traffic(1_000_000)))
+    assert isinstance(result, serving.Unpriced)
+    assert "vertex.prediction.gpu.nvidia-tesla-t4" in result.reason
+    cpu = serving.price_option("cpu-endpoint", inputs("gcp", "europe-west4", traffic(1_000_000)))
+    assert isinstance(cpu, serving.Quote) and cpu.region == "europe-west4"
+
+
+def test_a_region_where_nothing_asked_for_is_priced_is_one_line(capsys):
+    code, out, err = run(
+        capsys, "--scenario", "baseline", "--serving", "function", "--cloud", "aws", "--region", "eu-west-1"
+    )
+    assert code == 2 and out == ""
+    assert "no serving option could be priced" in err and "lambda.requests" in err
+
+
+def test_cloud_filter_applies_to_serving(capsys):
+    code, out, _ = run(
+        capsys, "--scenario", "baseline", "--serving", "all", "--cloud", "gcp", "--format", "json"
+    )
+    assert code == 0
+    assert {r["cloud"] for r in json.loads(out)["serving"]} == {"gcp"}
