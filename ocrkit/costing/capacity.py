@@ -98,6 +98,35 @@ def instances_needed(rps: Decimal, p50_ms: float, utilisation: Decimal, minimum:
     return max(minimum, math.ceil(rps / per_instance))
 
 
+def cold_share(
+    requests: Decimal,
+    avg_rps: Decimal,
+    peak_rps: Decimal,
+    p50_ms: float,
+    keep_warm_s: int,
+    stated: Decimal | None,
+) -> tuple[Decimal, str]:
+    """Share of requests that meet a cold start: the planner's figure, or the one the traffic implies.
+
+    Implied (an ocrkit assumption, stated with the result): with requests arriving at random at the average
+    rate, the share that arrives after a gap longer than the platform's keep-warm window,
+    exp(-rate x window), plus one cold start a day for each environment the peak needs beyond the first.
+    """
+    if stated is not None:
+        return stated, f"assumption: {stated:%} of requests start cold (the scenario's figure)"
+    idle = Decimal(str(math.exp(-float(avg_rps) * keep_warm_s)))
+    peak_envs = max(1, math.ceil(peak_rps * Decimal(str(p50_ms)) / 1000))
+    ramp = Decimal(30 * (peak_envs - 1) + 1) / requests  # one cold start a day per extra environment
+    share = min(Decimal(1), idle + ramp)
+    note = (
+        f"cold starts: {share:.4%} of requests, implied by the traffic (ocrkit assumption): "
+        f"arrivals after an idle gap over the {keep_warm_s} s keep-warm window, "
+        f"exp(-{avg_rps:.4f}/s x {keep_warm_s} s), plus one a day for each of the {peak_envs - 1} "
+        "extra environment(s) the peak needs"
+    )
+    return share, note
+
+
 def busy_fraction(requests: Decimal, p50_ms: float, instances: int, hours: Decimal) -> Decimal:
     """Share of the billed instance-time spent answering requests (the endpoint's utilisation)."""
     busy_s = requests * Decimal(str(p50_ms)) / 1000

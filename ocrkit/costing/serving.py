@@ -13,7 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ocrkit.costing.capacity import ProfileBook, Speed, busy_fraction, cpu_speed, gpu_speed, instances_needed
+from ocrkit.costing.capacity import (
+    ProfileBook,
+    Speed,
+    busy_fraction,
+    cold_share,
+    cpu_speed,
+    gpu_speed,
+    instances_needed,
+)
 from ocrkit.costing.catalog import Catalog
 from ocrkit.costing.model import ZERO, LineItem
 from ocrkit.costing.services import PricingContext
@@ -32,6 +40,22 @@ PROXY_OVERHEAD_MS = 20  # ocrkit assumption: the proxy function's own work aroun
 MB_PER_GB = Decimal(1024)
 KB_PER_GB = Decimal(1024 * 1024)
 IDLE_WINDOW_S = Decimal(900)  # ocrkit assumption: a scale-to-zero instance lingers ~15 min after a request
+# ocrkit assumptions: how long an idle environment stays warm (AWS publishes no figure for Lambda or
+# SageMaker Serverless; Cloud Run keeps idle instances up to 15 minutes)
+KEEP_WARM_S = {"lambda": 600, "sagemaker-serverless": 600, "cloud-run": 900}
+
+
+def _cold(inp: Inputs, speed: Speed, platform: str) -> tuple[Decimal, str]:
+    t = inp.traffic
+    return cold_share(
+        t.requests_per_month,
+        t.average_rps(inp.hours),
+        t.peak(inp.hours),
+        speed.p50_ms,
+        KEEP_WARM_S[platform],
+        t.cold_start_share,
+    )
+
 
 # Instance facts (not prices): vCPU, memory GiB, GPU. Sources: aws.amazon.com/sagemaker/pricing (instance
 # details), cloud.google.com/compute/docs/general-purpose-machines, cloud.google.com/compute/docs/gpus.
@@ -264,6 +288,12 @@ def _endpoint_quote(
         ]
         notes += [f"assumption: {a}" for a in rate.assumptions if f"assumption: {a}" not in notes]
     util = busy_fraction(t.requests_per_month, speed.p50_ms, instances, inp.hours)
+    ceiling = []
+    if peak_instances > t.max_instances:
+        ceiling.append(
+            f"the peak needs {peak_instances} instances, above the autoscaling ceiling of {t.max_instances} "
+            "(traffic.max_instances): requests would queue"
+        )
     return Quote(
         cloud=inp.cloud,
         option=option,
@@ -272,9 +302,9 @@ def _endpoint_quote(
         lines=tuple(hosting + path),
         p95_ms=speed.p95_ms,
         cold_start_s=None,
-        meets_slo=speed.p95_ms <= float(t.p95_ms),
+        meets_slo=speed.p95_ms <= float(t.p95_ms) and peak_instances <= t.max_instances,
         limits="payload 6 MB, 60 s per call (SageMaker real-time); always on, no cold start",
-        notes=tuple([speed.note, *notes]),
+        notes=tuple([speed.note, *notes, *ceiling]),
         committed=committed,
         instances_at_peak=peak_instances,
         utilisation=util,
@@ -515,7 +545,8 @@ def _aws_serverless(inp: Inputs) -> tuple[list[Quote], str]:
         proxy_ms = _ms(speed.p50_ms + PROXY_OVERHEAD_MS)
         path = fixed + _aws_lambda_duration(inp, Decimal(128), proxy_ms, "x86_64", "proxy function")
         concurrency = t.peak(inp.hours) * Decimal(str(speed.p50_ms)) / 1000
-        p95 = _p95_with_cold(speed, cold, t.cold_start_share)
+        share, cold_note = _cold(inp, speed, "sagemaker-serverless")
+        p95 = _p95_with_cold(speed, cold, share)
         fits = t.payload_kb <= 4096 and concurrency <= 200
         quotes.append(
             Quote(
@@ -534,7 +565,7 @@ def _aws_serverless(inp: Inputs) -> tuple[list[Quote], str]:
                     speed.note,
                     f"assumption: {memory_mb} MB gets {vcpus:.2f} vCPU (Lambda's 1,769 MB = 1 vCPU rule; AWS "
                     "publishes no vCPU figure for serverless endpoints)",
-                    f"assumption: {t.cold_start_share:%} of requests start cold ({cold} s each, "
+                    cold_note + f" ({cold} s each, "
                     "the profile's "
                     "fresh-process start); the 150,000 s free tier of the first 2 months is not applied",
                 ),
@@ -560,14 +591,14 @@ def _aws_function(inp: Inputs) -> tuple[list[Quote], str]:
             vcpus = float(memory_mb / LAMBDA_MB_PER_VCPU)
             speed = cpu_speed(profile, vcpus)
             cold = profile.cold_start_s or 0.0
-            billed = _ms(speed.p50_ms) + t.cold_start_share * Decimal(str(cold)) * 1000  # INIT is billed
+            share, cold_note = _cold(inp, speed, "lambda")
+            billed = _ms(speed.p50_ms) + share * Decimal(str(cold)) * 1000  # INIT is billed
             lines = fixed + _aws_lambda_duration(inp, memory_mb, billed, arch, "model function")
-            p95 = _p95_with_cold(speed, profile.cold_start_s, t.cold_start_share)
+            p95 = _p95_with_cold(speed, profile.cold_start_s, share)
             notes = [
                 f"speed: {why}",
                 speed.note + f" ({memory_mb:f} MB = {vcpus:.2f} vCPU by Lambda's 1,769 MB per vCPU)",
-                f"assumption: {t.cold_start_share:%} of requests start cold ({cold} s each, "
-                "billed since 2025-08)",
+                cold_note + f"; {cold} s each, billed since 2025-08",
                 "the model ships in the container image (ECR storage not priced)",
             ]
             if arch == "arm64":
@@ -604,9 +635,10 @@ def _gcp_function(inp: Inputs) -> tuple[list[Quote], str]:
             continue
         speed = cpu_speed(profile, vcpu)
         cold = profile.cold_start_s or 0.0
-        billed = _ms(speed.p50_ms) + t.cold_start_share * Decimal(str(cold)) * 1000
+        share, cold_note = _cold(inp, speed, "cloud-run")
+        billed = _ms(speed.p50_ms) + share * Decimal(str(cold)) * 1000
         lines = _gcp_api_gateway(inp) + _cloud_run(inp, Decimal(vcpu), Decimal(gib), billed, "model service")
-        p95 = _p95_with_cold(speed, profile.cold_start_s, t.cold_start_share)
+        p95 = _p95_with_cold(speed, profile.cold_start_s, share)
         quotes.append(
             Quote(
                 cloud="gcp",
@@ -622,7 +654,7 @@ def _gcp_function(inp: Inputs) -> tuple[list[Quote], str]:
                     f"speed: {why}",
                     speed.note + " (Cloud Run's CPU is its vCPU setting)",
                     "request-based billing, concurrency 1 (CPU-bound model), time rounded up to 100 ms",
-                    f"assumption: {t.cold_start_share:%} of requests start cold ({cold} s each, billed)",
+                    cold_note + f"; {cold} s each, billed",
                     "the model ships in the container image (Artifact Registry storage not priced)",
                 ),
             )
@@ -683,7 +715,15 @@ def _gcp_l4(inp: Inputs) -> tuple[list[Quote], str]:
         + _gcp_api_gateway(inp)
     )
     cold = profile.cold_start_s
-    p95 = _p95_with_cold(speed, cold, t.cold_start_share)
+    share, cold_note = cold_share(
+        t.requests_per_month,
+        t.average_rps(inp.hours),
+        t.peak(inp.hours),
+        speed.p50_ms,
+        int(IDLE_WINDOW_S),
+        t.cold_start_share,
+    )
+    p95 = _p95_with_cold(speed, cold, share)
     quote = Quote(
         cloud="gcp",
         option="gpu-scale-to-zero",
@@ -698,6 +738,7 @@ def _gcp_l4(inp: Inputs) -> tuple[list[Quote], str]:
         notes=(
             f"speed: {why}",
             f"assumption: an instance lingers {IDLE_WINDOW_S} s after its last request; {how}",
+            cold_note,
             f"{peak} instance(s) at peak",
         ),
         instances_at_peak=peak,

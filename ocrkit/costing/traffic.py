@@ -29,8 +29,10 @@ class Traffic(BaseModel):
     response_kb: Annotated[Decimal, Field(ge=0, le=Decimal(1048576))] = Decimal(1)
     model: Literal["report", "demo"] = "report"  # which model's speed profiles to use
     model_size_mb: Annotated[Decimal, Field(gt=0, le=Decimal(1e6))] = Decimal(176)
-    cold_start_share: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.001")
+    # None: implied by the traffic (capacity.cold_share); a number: that share, as the planner states it
+    cold_start_share: Annotated[Decimal, Field(ge=0, le=1)] | None = None
     min_instances: Annotated[int, Field(ge=1, le=1000)] = 1
+    max_instances: Annotated[int, Field(ge=1, le=100000)] = 10  # an endpoint's autoscaling ceiling
     target_utilisation: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.6")
     assumptions: list[str] = []  # which figures are ocrkit's, not the report's (printed with the result)
 
@@ -38,6 +40,8 @@ class Traffic(BaseModel):
     def _peak(self) -> Traffic:
         if (self.peak_rps is None) == (self.peak_to_average is None):
             raise ValueError("give either 'peak_rps' or 'peak_to_average'")
+        if self.max_instances < self.min_instances:
+            raise ValueError("max_instances must be at least min_instances")
         return self
 
     def average_rps(self, hours_per_month: Decimal) -> Decimal:

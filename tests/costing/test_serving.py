@@ -387,3 +387,24 @@ def test_cloud_filter_applies_to_serving(capsys):
     )
     assert code == 0
     assert {r["cloud"] for r in json.loads(out)["serving"]} == {"gcp"}
+
+
+def test_cold_starts_implied_by_sparse_traffic_break_the_latency_target():
+    # 10,000 requests a month: one every 259 s on average; exp(-(1/259.2) x 600) = 9.9 % arrive cold
+    t = traffic(10_000, cold_start_share=None)
+    quotes, _ = serving._aws_function(inputs("aws", "us-east-1", t, cpu_profile()))
+    q = config(quotes, "Lambda x86_64 1769 MB")
+    assert not q.meets_slo and q.p95_ms == pytest.approx(100 + 4000)  # the p95 request is a cold one
+    assert any("implied by the traffic" in n for n in q.notes)
+    busy = serving._aws_function(
+        inputs("aws", "us-east-1", traffic(1_000_000, cold_start_share=None), cpu_profile())
+    )
+    assert config(busy[0], "Lambda x86_64 1769 MB").meets_slo
+
+
+def test_an_endpoint_past_its_autoscaling_ceiling_misses_the_target():
+    q = serving.price_option(
+        "cpu-endpoint", inputs("aws", "us-east-1", traffic(5_000_000_000, max_instances=3))
+    )
+    assert not q.meets_slo
+    assert any("autoscaling ceiling of 3" in n for n in q.notes)
