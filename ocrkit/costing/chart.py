@@ -16,8 +16,10 @@ COLORS = {
     "aws": ("#ff9900", "#c45500", "#8c6d00", "#e47911"),
     "gcp": ("#4285f4", "#0f9d58", "#db4437", "#7b1fa2"),
 }
-DASHES = ("solid", "dashed", "dashdot", "dotted")
-PLOTLY_DASH = {"solid": "solid", "dashed": "dash", "dashdot": "dashdot", "dotted": "dot"}
+DASHES = ("solid", "dashed", "dashdot", "longdash")
+MPL_DASH = {"solid": "-", "dashed": "--", "dashdot": "-.", "longdash": (0, (9, 3))}
+PLOTLY_DASH = {"solid": "solid", "dashed": "dash", "dashdot": "dashdot", "longdash": "longdash"}
+FLOOR = 0.01  # a $0 month (inside every free tier) cannot sit on a log axis: drawn at $0.01
 
 
 def _title(c: ServingComparison) -> tuple[str, str]:
@@ -26,7 +28,7 @@ def _title(c: ServingComparison) -> tuple[str, str]:
     sub = (
         f"Prices as of {c.price_dates()}; regions "
         + ", ".join(f"{cl.upper()} {cat.region}" for cl, cat in c.catalogs.items())
-        + ". Thin dotted: misses the latency target."
+        + ". Thin dotted: misses the latency target; $0 (free tier) drawn at $0.01."
     )
     return title, sub
 
@@ -55,6 +57,10 @@ def write_chart(c: ServingComparison, path: Path) -> None:
     tmp.replace(path)
 
 
+def _y(value) -> float | None:
+    return None if value is None else max(float(value), FLOOR)
+
+
 def _png(c: ServingComparison, path: Path) -> None:
     import matplotlib
 
@@ -62,15 +68,16 @@ def _png(c: ServingComparison, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     title, sub = _title(c)
-    fig, ax = plt.subplots(figsize=(11, 6.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(12, 7), dpi=110)
     x = [float(r) for r in c.grid]
+    nan = float("nan")
     for name, (color, dash) in _styles(c).items():
         points = (c.curves or {})[name]
-        ys = [float(v) if v is not None else None for v, _ in points]
-        ok = [float(v) if v is not None and m else None for v, m in points]
-        ax.plot(x, [y if y is not None else float("nan") for y in ys], color=color, lw=1, ls=":")
+        ys = [_y(v) for v, _ in points]
+        ok = [_y(v) if m else None for v, m in points]
+        ax.plot(x, [y if y is not None else nan for y in ys], color=color, lw=1, ls=":", alpha=0.8)
         ax.plot(
-            x, [y if y is not None else float("nan") for y in ok], color=color, lw=2.2, ls=dash, label=name
+            x, [y if y is not None else nan for y in ok], color=color, lw=2.2, ls=MPL_DASH[dash], label=name
         )
     now = float(c.traffic.requests_per_month)
     ax.axvline(now, color="grey", lw=1)
@@ -84,23 +91,26 @@ def _png(c: ServingComparison, path: Path) -> None:
         fontsize=8,
         color="dimgrey",
     )
-    lookup = {name: pts for name, pts in (c.curves or {}).items()}
-    for be in c.break_even:
-        r = float(be.requests_per_month)
-        pts = lookup.get(be.a)
-        if not pts:
-            continue
-        i = min(range(len(x)), key=lambda k: abs(x[k] - r))
-        y = pts[i][0]
+    keys = []
+    for n, be in enumerate(c.break_even, 1):
+        r, y = float(be.requests_per_month), _at(c, be.a, float(be.requests_per_month))
+        keys.append(f"{n}: {be.a} = {be.b} at {r / 1e6:,.1f}M/month")
         if y is None:
             continue
-        ax.plot([r], [float(y)], "ko", ms=4)
+        ax.plot([r], [y], "ko", ms=4)
         ax.annotate(
-            f"{be.a} = {be.b}\n{r / 1e6:,.1f}M",
-            (r, float(y)),
-            fontsize=6.5,
-            xytext=(4, 4),
-            textcoords="offset points",
+            str(n), (r, y), fontsize=8, fontweight="bold", xytext=(3, -10), textcoords="offset points"
+        )
+    if keys:
+        ax.text(
+            1.01,
+            0.0,
+            "Break-even traffic\n" + "\n".join(keys),
+            transform=ax.transAxes,
+            fontsize=7,
+            va="bottom",
+            ha="left",
+            family="monospace",
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -108,10 +118,20 @@ def _png(c: ServingComparison, path: Path) -> None:
     ax.set_ylabel("Monthly cost, USD on demand (log scale)")
     ax.set_title(title + "\n" + sub, fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
+
+
+def _at(c: ServingComparison, name: str, r: float) -> float | None:
+    """The curve's value at the grid point nearest r (where a break-even marker sits)."""
+    points = (c.curves or {}).get(name)
+    if not points:
+        return None
+    grid = [float(g) for g in c.grid]
+    i = min(range(len(grid)), key=lambda k: abs(grid[k] - r))
+    return _y(points[i][0])
 
 
 def _html(c: ServingComparison, path: Path) -> None:
@@ -122,8 +142,8 @@ def _html(c: ServingComparison, path: Path) -> None:
     x = [float(r) for r in c.grid]
     for name, (color, dash) in _styles(c).items():
         points = (c.curves or {})[name]
-        ys = [float(v) if v is not None else None for v, _ in points]
-        ok = [float(v) if v is not None and m else None for v, m in points]
+        ys = [_y(v) for v, _ in points]
+        ok = [_y(v) if m else None for v, m in points]
         fig.add_trace(
             go.Scatter(
                 x=x,
@@ -144,21 +164,19 @@ def _html(c: ServingComparison, path: Path) -> None:
         line_color="grey",
         annotation_text=f"scenario {float(c.traffic.requests_per_month):,.0f}/month",
     )
-    for be in c.break_even:
+    for n, be in enumerate(c.break_even, 1):
+        r = float(be.requests_per_month)
         fig.add_trace(
             go.Scatter(
-                x=[float(be.requests_per_month)],
-                y=[None],
-                mode="markers",
-                name=f"break-even {be.a} = {be.b}: {float(be.requests_per_month):,.0f}",
+                x=[r],
+                y=[_at(c, be.a, r)],
+                mode="markers+text",
+                text=[str(n)],
+                textposition="bottom right",
+                name=f"{n}: {be.a} = {be.b} at {r:,.0f}/month",
                 marker=dict(color="black", size=7),
             )
         )
-        pts = (c.curves or {}).get(be.a)
-        if pts:
-            i = min(range(len(x)), key=lambda k: abs(x[k] - float(be.requests_per_month)))
-            if pts[i][0] is not None:
-                fig.data[-1].y = (float(pts[i][0]),)
     fig.update_layout(
         title=dict(text=f"{title}<br><sup>{sub}</sup>"),
         xaxis=dict(type="log", title="Requests per month (log scale)"),

@@ -36,6 +36,7 @@ OPTION_WORDS = {
     "gpu-scale-to-zero": "GPU that scales to zero (Cloud Run + NVIDIA L4)",
 }
 LAMBDA_MB_PER_VCPU = Decimal(1769)  # docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html
+LAMBDA_DEFAULT_CONCURRENCY = 1000  # docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 PROXY_OVERHEAD_MS = 20  # ocrkit assumption: the proxy function's own work around the endpoint call
 MB_PER_GB = Decimal(1024)
 KB_PER_GB = Decimal(1024 * 1024)
@@ -289,7 +290,7 @@ def _endpoint_quote(
         notes += [f"assumption: {a}" for a in rate.assumptions if f"assumption: {a}" not in notes]
     util = busy_fraction(t.requests_per_month, speed.p50_ms, instances, inp.hours)
     ceiling = []
-    if peak_instances > t.max_instances:
+    if t.max_instances is not None and peak_instances > t.max_instances:
         ceiling.append(
             f"the peak needs {peak_instances} instances, above the autoscaling ceiling of {t.max_instances} "
             "(traffic.max_instances): requests would queue"
@@ -302,7 +303,7 @@ def _endpoint_quote(
         lines=tuple(hosting + path),
         p95_ms=speed.p95_ms,
         cold_start_s=None,
-        meets_slo=speed.p95_ms <= float(t.p95_ms) and peak_instances <= t.max_instances,
+        meets_slo=speed.p95_ms <= float(t.p95_ms) and not ceiling,
         limits="payload 6 MB, 60 s per call (SageMaker real-time); always on, no cold start",
         notes=tuple([speed.note, *notes, *ceiling]),
         committed=committed,
@@ -603,6 +604,12 @@ def _aws_function(inp: Inputs) -> tuple[list[Quote], str]:
             ]
             if arch == "arm64":
                 notes.append("assumption: arm64 runs as fast as the measured x86-64 per core (not measured)")
+            concurrent = math.ceil(t.peak(inp.hours) * Decimal(str(speed.p50_ms)) / 1000)
+            if concurrent > LAMBDA_DEFAULT_CONCURRENCY:
+                notes.append(
+                    f"the peak needs {concurrent:,} concurrent executions: above Lambda's default quota of "
+                    f"{LAMBDA_DEFAULT_CONCURRENCY:,} a region (ask AWS to raise it)"
+                )
             quotes.append(
                 Quote(
                     cloud="aws",

@@ -32,7 +32,7 @@ class Traffic(BaseModel):
     # None: implied by the traffic (capacity.cold_share); a number: that share, as the planner states it
     cold_start_share: Annotated[Decimal, Field(ge=0, le=1)] | None = None
     min_instances: Annotated[int, Field(ge=1, le=1000)] = 1
-    max_instances: Annotated[int, Field(ge=1, le=100000)] = 10  # an endpoint's autoscaling ceiling
+    max_instances: Annotated[int, Field(ge=1, le=100000)] | None = None  # autoscaling ceiling (None: none)
     target_utilisation: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.6")
     assumptions: list[str] = []  # which figures are ocrkit's, not the report's (printed with the result)
 
@@ -40,7 +40,7 @@ class Traffic(BaseModel):
     def _peak(self) -> Traffic:
         if (self.peak_rps is None) == (self.peak_to_average is None):
             raise ValueError("give either 'peak_rps' or 'peak_to_average'")
-        if self.max_instances < self.min_instances:
+        if self.max_instances is not None and self.max_instances < self.min_instances:
             raise ValueError("max_instances must be at least min_instances")
         return self
 
