@@ -228,16 +228,15 @@ def _render_serving(console: Console, c, chart) -> None:
         ("per 1,000", "right"),
         ("p95 ms", "right"),
         ("Cold start", "right"),
-        ("Meets", "left"),
-        ("Limits", "left"),
+        ("Meets target", "left"),
     ):
-        table.add_column(col, justify=just, overflow="fold", max_width=46 if col == "Limits" else None)
+        table.add_column(col, justify=just)
     best = c.recommended.get("overall")
-    for q in sorted(c.quotes, key=lambda q: (q.cloud, q.monthly)):
+    rows = sorted(c.quotes, key=lambda q: (q.cloud, q.monthly))
+    for q in rows:
         committed = [
-            export.usd(q.committed.get(k)) if q.committed.get(k) is not None else "-" for k in ("1yr", "3yr")
+            export.usd(q.committed[k]) if q.committed.get(k) is not None else "-" for k in ("1yr", "3yr")
         ]
-        style = "bold green" if q is best else None
         table.add_row(
             q.cloud.upper(),
             q.option,
@@ -248,10 +247,11 @@ def _render_serving(console: Console, c, chart) -> None:
             f"{q.p95_ms:,.0f}",
             f"{q.cold_start_s:g} s" if q.cold_start_s else "-",
             "yes" if q.meets_slo else "NO",
-            q.limits,
-            style=style,
+            style="bold green" if q is best else None,
         )
     console.print(table)
+    for q in rows:
+        console.print(Text(f"Limits of {label(q)}: {q.limits}", style="dim"))
     for u in c.unpriced:
         console.print(Text(f"Not priced: {label(u)} in {u.region}: {u.reason}", style="dim"))
     lines = []
