@@ -161,18 +161,16 @@ def _cheapest(quotes: list[Quote]) -> Quote | None:
 
 
 def _pairs(quotes: list[Quote], recommended: dict[str, Quote | None]) -> list[tuple[Quote, Quote]]:
-    """Pairs on the same cloud, plus the overall recommendation against each cloud's report endpoint."""
-    out = []
-    for i, a in enumerate(quotes):
-        for b in quotes[i + 1 :]:
-            if a.cloud == b.cloud:
-                out.append((a, b))
+    """Every pair of rows; the recommendation against each cloud's report endpoint first."""
     best = recommended.get("overall")
-    if best is not None:
-        for q in quotes:
-            if q.option == REPORT_OPTION and q.cloud != best.cloud:
-                out.append((best, q))
-    return out
+    first = [(best, q) for q in quotes if best is not None and q.option == REPORT_OPTION and q is not best]
+    rest = [
+        (a, b)
+        for i, a in enumerate(quotes)
+        for b in quotes[i + 1 :]
+        if (a, b) not in first and (b, a) not in first
+    ]
+    return first + rest
 
 
 def cost_at(

@@ -110,6 +110,9 @@ class Inputs:
     hours: Decimal
     profiles: ProfileBook
     new_account: bool = False
+    # lines that are the same for every configuration of every option at this traffic (the gateway, the
+    # model's storage, request counts), priced once per Inputs; not part of equality
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def ctx(self) -> PricingContext:
         return PricingContext(
@@ -146,6 +149,21 @@ def _ms(value: float) -> Decimal:
 # -- the client path pieces ---------------------------------------------------------------------------------
 
 
+def _once(fn: Callable[..., list[LineItem]]) -> Callable[..., list[LineItem]]:
+    """Price a traffic-only path piece once per Inputs (configurations differ only in their other lines)."""
+
+    def wrapper(inp: Inputs, *args: object) -> list[LineItem]:
+        key = (fn.__name__, *args)
+        if key not in inp.memo:
+            inp.memo[key] = fn(inp, *args)
+        return inp.memo[key]
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+@_once
 def _aws_http_api(inp: Inputs) -> list[LineItem]:
     t = inp.traffic
     steps = max(1, math.ceil(t.payload_kb / Decimal(512)))  # HTTP API meters in 512 KB increments
@@ -164,6 +182,7 @@ def _aws_lambda(inp: Inputs, memory_mb: Decimal, billed_ms: Decimal, arch: str, 
     return _aws_lambda_requests(inp, role) + _aws_lambda_duration(inp, memory_mb, billed_ms, arch, role)
 
 
+@_once
 def _aws_lambda_requests(inp: Inputs, role: str) -> list[LineItem]:
     return inp.ctx().charge(
         service="lambda",
@@ -192,6 +211,7 @@ def _aws_lambda_duration(
     )
 
 
+@_once
 def _model_storage(inp: Inputs, key: str, label: str) -> list[LineItem]:
     return inp.ctx().charge(
         service="storage",
@@ -204,6 +224,7 @@ def _model_storage(inp: Inputs, key: str, label: str) -> list[LineItem]:
     )
 
 
+@_once
 def _gcp_api_gateway(inp: Inputs) -> list[LineItem]:
     return inp.ctx().charge(
         service="api_gateway",
