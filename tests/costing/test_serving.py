@@ -408,3 +408,18 @@ def test_an_endpoint_past_its_autoscaling_ceiling_misses_the_target():
     )
     assert not q.meets_slo
     assert any("autoscaling ceiling of 3" in n for n in q.notes)
+
+
+def test_past_the_volume_tier_boundaries_lambda_6b_gb_s_and_http_api_300m():
+    # 40 billion requests a month at 1769 MB x 100 ms: 6,910,156,250 GB-s, past Lambda's first 6B tier;
+    # 40B HTTP API calls, past its first 300M
+    quotes, _ = serving._aws_function(inputs("aws", "us-east-1", traffic(40_000_000_000), cpu_profile()))
+    q = config(quotes, "Lambda x86_64 1769 MB")
+    gb_s = D(40_000_000_000) * D("0.1") * D(1769) / MB_PER_GB
+    duration = (D(6_000_000_000) - 400_000) * D("0.0000166667") + (gb_s - 6_000_000_000) * D("0.000015")
+    requests = (D(40_000_000_000) - 1_000_000) * D("0.20") / 1_000_000
+    http_api = D(300) * D("1.00") + (D(40_000) - 300) * D("0.90")  # millions of calls
+    assert q.monthly == duration + requests + http_api
+    items = [line.item for line in q.lines]
+    assert any(i.endswith("over 300,000,000 requests") for i in items)
+    assert any(i.endswith("6,000,000,000 to 15,000,000,000 GB-seconds") for i in items)
