@@ -293,6 +293,7 @@ def _endpoint_quote(
     commit_ref: tuple[str, str],
     hourly: Decimal,
     notes: list[str],
+    limits: str,
 ) -> Quote:
     t = inp.traffic
     committed: dict[str, Decimal | None] = {}
@@ -325,7 +326,7 @@ def _endpoint_quote(
         p95_ms=speed.p95_ms,
         cold_start_s=None,
         meets_slo=speed.p95_ms <= float(t.p95_ms) and not ceiling,
-        limits="payload 6 MB, 60 s per call (SageMaker real-time); always on, no cold start",
+        limits=limits,
         notes=tuple([speed.note, *notes, *ceiling]),
         committed=committed,
         instances_at_peak=peak_instances,
@@ -401,6 +402,7 @@ def _aws_endpoint(inp: Inputs, option: str, gpu: bool) -> tuple[list[Quote], str
                 ("sagemaker_savings_plan", instance),
                 hourly,
                 notes,
+                "payload 6 MB, 60 s per call (SageMaker real-time); always on, no cold start",
             )
         )
     if not quotes and not missing:
@@ -507,9 +509,7 @@ def _gcp_node(inp: Inputs, option: str, gpu: bool, machine: str) -> tuple[Quote 
         ("vertex_cud_assumed", machine),
         hourly,
         notes,
-    )
-    quote = Quote(
-        **{**quote.__dict__, "limits": "payload 1.5 MB (Vertex online prediction), always on, no cold start"}
+        "payload 1.5 MB (Vertex online prediction), always on, no cold start",
     )
     return quote, ""
 
