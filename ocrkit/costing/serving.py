@@ -47,15 +47,18 @@ KEEP_WARM_S = {"lambda": 600, "sagemaker-serverless": 600, "cloud-run": 900}
 
 
 def _cold(inp: Inputs, speed: Speed, platform: str) -> tuple[Decimal, str]:
-    t = inp.traffic
-    return cold_share(
-        t.requests_per_month,
-        t.average_rps(inp.hours),
-        t.peak(inp.hours),
-        speed.p50_ms,
-        KEEP_WARM_S[platform],
-        t.cold_start_share,
-    )
+    key = ("cold", speed.p50_ms, platform)
+    if key not in inp.memo:
+        t = inp.traffic
+        inp.memo[key] = cold_share(
+            t.requests_per_month,
+            t.average_rps(inp.hours),
+            t.peak(inp.hours),
+            speed.p50_ms,
+            KEEP_WARM_S[platform],
+            t.cold_start_share,
+        )
+    return inp.memo[key]
 
 
 # Instance facts (not prices): vCPU, memory GiB, GPU. Sources: aws.amazon.com/sagemaker/pricing (instance
@@ -115,13 +118,15 @@ class Inputs:
     memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def ctx(self) -> PricingContext:
-        return PricingContext(
-            cloud=self.cloud,
-            catalog=self.catalog,
-            scenario_path=str(self.catalog.path),
-            hours_per_month=self.hours,
-            new_account=self.new_account,
-        )
+        if "ctx" not in self.memo:
+            self.memo["ctx"] = PricingContext(
+                cloud=self.cloud,
+                catalog=self.catalog,
+                scenario_path=str(self.catalog.path),
+                hours_per_month=self.hours,
+                new_account=self.new_account,
+            )
+        return self.memo["ctx"]
 
 
 def price_option(option: str, inputs: Inputs) -> Quote | Unpriced:
