@@ -423,3 +423,31 @@ def test_past_the_volume_tier_boundaries_lambda_6b_gb_s_and_http_api_300m():
     items = [line.item for line in q.lines]
     assert any(i.endswith("over 300,000,000 requests") for i in items)
     assert any(i.endswith("6,000,000,000 to 15,000,000,000 GB-seconds") for i in items)
+
+
+def test_a_scenario_without_traffic_is_one_line(capsys, scenario_file):
+    path = scenario_file(base="baseline", edit=lambda d: d.pop("traffic"))
+    code, out, err = run(capsys, "--scenario", str(path), "--serving", "all")
+    assert code == 2 and out == "" and "no traffic section" in err
+
+
+def test_a_planners_gpu_profile_replaces_the_estimate_for_that_gpu():
+    mine = SpeedProfile(
+        name="my-t4",
+        engine="onnx",
+        model=dict(architecture="mine"),
+        hardware=dict(kind="gpu", name="NVIDIA T4", cores=1),
+        provenance=dict(measured=True, date=dt.date(2026, 12, 2), method="my bench"),
+        latency_batch1=dict(p50_ms=5, p95_ms=8),
+        throughput=dict(by_batch={1: 200}),
+    )
+    q = serving.price_option("gpu-endpoint", inputs("aws", "us-east-1", traffic(1_000_000), mine))
+    assert q.config == "ml.g4dn.xlarge" and q.p95_ms == 8
+    assert any("your profile 'my-t4'" in n for n in q.notes)
+
+
+def test_the_extended_scenario_compares_too(capsys):
+    code, out, _ = run(capsys, "--scenario", "extended", "--serving", "all", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["traffic"]["requests_per_month"] == "3000000" and data["recommended"]["option"]
