@@ -33,7 +33,7 @@ $(STAMP_BASE): pyproject.toml constraints.txt | $(PY)
 
 # Full install: + the model extra (torch, torchvision, opencv) and the test tools.
 $(STAMP_FULL): pyproject.toml constraints.txt | $(PY)
-	$(PIP) -e '.[model,dev]'
+	$(PIP) -e '.[model,dev,chart]'
 	touch $@ $(STAMP_BASE)
 
 install: $(STAMP_BASE)

@@ -16,6 +16,9 @@ from pydantic import BaseModel, ValidationError
 
 from ocrkit.errors import ConfigError
 
+# libyaml's safe loader parses ~10x faster (the serving comparison reads several catalogs per run).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """The top-level mapping of a YAML file, or a ConfigError naming the file (and line, for syntax)."""
@@ -28,7 +31,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, None, f"cannot be read ({exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader (libyaml's when present)
     except yaml.YAMLError as exc:
         raise ConfigError(path, None, f"YAML syntax error{_where(exc)}: {_problem(exc)}") from None
     if data is None:
@@ -90,6 +93,10 @@ def describe_error(error: dict[str, Any], model: type[BaseModel], loc: tuple) ->
         if kind == "greater_than":
             word = "more than zero" if str(bound) == "0" else f"more than {bound}"
         return f"must be {word} (got {value})"
+    if kind in ("less_than_equal", "less_than"):
+        ctx = error.get("ctx", {})
+        bound = ctx.get("le", ctx.get("lt"))
+        return f"must be at most {bound} (got {value}): too large to be a real monthly figure"
     message = str(error.get("msg", "invalid value"))
     message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if kind.endswith(("_parsing", "_type")) and value is not None and not isinstance(value, dict | list):

@@ -85,11 +85,58 @@ def register(app: typer.Typer) -> None:
             metavar="PATH",
             help="A price catalog YAML replacing the shipped one for its provider (repeat for both).",
         ),
+        serving: str | None = typer.Option(
+            None,
+            "--serving",
+            metavar="all|ID,ID",
+            help="Compare serving architectures for the scenario's traffic: all, or a comma list of "
+            "gpu-endpoint, cpu-endpoint, serverless-endpoint, function, gpu-scale-to-zero.",
+        ),
+        requests: str | None = typer.Option(
+            None,
+            "--requests",
+            metavar="N",
+            help="With --serving: requests a month instead of the scenario's (50M).",
+        ),
+        p95_ms: float | None = typer.Option(
+            None, "--p95-ms", metavar="MS", help="With --serving: the p95 latency target in ms."
+        ),
+        profile: Path | None = typer.Option(
+            None,
+            "--profile",
+            metavar="PATH",
+            help="With --serving: your own speed profile (ocrkit bench --save-profile).",
+        ),
+        chart: Path | None = typer.Option(
+            None, "--chart", metavar="PATH.png|.html", help="With --serving: write the cost-vs-traffic chart."
+        ),
+        region: list[str] = typer.Option(
+            [],
+            "--region",
+            metavar="REGION",
+            help="With --serving: price this region (repeat for both clouds).",
+        ),
     ) -> None:
         picked = _choice("--cloud", cloud, CLOUD_CHOICES)
         method = _choice("--method", method, METHOD_CHOICES)
         fmt = _choice("--format", fmt, FORMAT_CHOICES)
         clouds = CLOUDS if picked == "all" else (picked,)
+        if serving is None:
+            given = [
+                n
+                for n, v in (
+                    ("--requests", requests),
+                    ("--p95-ms", p95_ms),
+                    ("--profile", profile),
+                    ("--chart", chart),
+                )
+                if v is not None
+            ] + (["--region"] if region else [])
+            if given:
+                raise OcrkitError(f"{', '.join(given)} only apply with --serving (e.g. --serving all)")
+        else:
+            _serving(scenario, serving, requests, p95_ms, profile, chart, region, fmt, clouds)
+            return
         comparison = price(scenario, method=method, clouds=clouds, catalogs=catalog)  # type: ignore[arg-type]
         if fmt == "json":
             sys.stdout.write(export.to_json(comparison))
@@ -102,6 +149,133 @@ def register(app: typer.Typer) -> None:
             if not console.is_terminal:
                 console = Console(width=160)
             render(console, comparison)
+
+
+def _serving(scenario, serving, requests, p95_ms, profile, chart, region, fmt, clouds) -> None:
+    """Everything is computed (and the chart written) before anything is printed."""
+    from decimal import Decimal
+
+    from ocrkit.costing import serving_export
+    from ocrkit.costing.compare import check_regions, compare, parse_options, profile_book
+    from ocrkit.costing.scenario import load_scenario
+    from ocrkit.costing.traffic import parse_count
+    from ocrkit.errors import ConfigError
+
+    options = parse_options(serving)
+    volume = parse_count(requests) if requests is not None else None
+    regions = check_regions(region)
+    book = profile_book(profile)
+    loaded = load_scenario(scenario)
+    traffic = loaded.scenario.traffic
+    if traffic is None:
+        raise ConfigError(
+            loaded.path,
+            "traffic",
+            "this scenario has no traffic section for --serving",
+            hint="add one like configs/scenarios/baseline.yaml's",
+        )
+    hours = loaded.scenario.hours_per_month
+    if volume is not None:
+        traffic = traffic.with_requests(volume, hours)
+    if p95_ms is not None:
+        traffic = traffic.with_p95(Decimal(str(p95_ms)))
+    result = compare(loaded, traffic, options=options, regions=regions, profiles=book, clouds=tuple(clouds))
+    if chart is not None:
+        from ocrkit.costing.chart import write_chart
+
+        write_chart(result, chart)
+    if fmt == "json":
+        sys.stdout.write(serving_export.to_json(result))
+    elif fmt == "csv":
+        sys.stdout.write(serving_export.to_csv(result))
+    elif fmt == "markdown":
+        sys.stdout.write(serving_export.to_markdown(result))
+    else:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=160)
+        _render_serving(console, result, chart)
+
+
+def _render_serving(console: Console, c, chart) -> None:
+    from ocrkit.costing.compare import label
+    from ocrkit.costing.model import money
+
+    t = c.traffic
+    head = [
+        Text.assemble(("Scenario ", "dim"), (c.scenario, "bold"), f"  {c.title}"),
+        Text.assemble(
+            ("Traffic  ", "dim"),
+            f"{t.requests_per_month:,.0f} requests a month, peak "
+            f"{t.peak(c.hours):.2f}/s, p95 target {t.p95_ms:,.0f} ms, {t.payload_kb:f} KB a request, "
+            f"the {t.model} model",
+        ),
+        Text.assemble(
+            ("Prices   ", "dim"),
+            ", ".join(f"{k.upper()} {v.region}" for k, v in c.catalogs.items()),
+            f"; entries dated {c.price_dates()}",
+        ),
+    ]
+    console.print(Panel(Group(*head), title="ocrkit cost --serving", title_align="left", expand=False))
+    table = Table(title="Serving options, monthly USD", title_justify="left")
+    for col, just in (
+        ("Cloud", "left"),
+        ("Option", "left"),
+        ("Config", "left"),
+        ("On demand", "right"),
+        ("1-yr", "right"),
+        ("3-yr", "right"),
+        ("per 1,000", "right"),
+        ("p95 ms", "right"),
+        ("Cold start", "right"),
+        ("Meets target", "left"),
+    ):
+        table.add_column(col, justify=just)
+    best = c.recommended.get("overall")
+    rows = sorted(c.quotes, key=lambda q: (q.cloud, q.monthly))
+    for q in rows:
+        committed = [
+            export.usd(q.committed[k]) if q.committed.get(k) is not None else "-" for k in ("1yr", "3yr")
+        ]
+        table.add_row(
+            q.cloud.upper(),
+            q.option,
+            q.config,
+            export.usd(q.monthly),
+            *committed,
+            f"{money(q.per_1000(t.requests_per_month) * 100) / 100}",
+            f"{q.p95_ms:,.0f}",
+            f"{q.cold_start_s:g} s" if q.cold_start_s else "-",
+            "yes" if q.meets_slo else "NO",
+            style="bold green" if q is best else None,
+        )
+    console.print(table)
+    for q in rows:
+        console.print(Text(f"Limits of {label(q)}: {q.limits}", style="dim"))
+    for u in c.unpriced:
+        console.print(Text(f"Not priced: {label(u)} in {u.region}: {u.reason}", style="dim"))
+    lines = []
+    for key, q in c.recommended.items():
+        what = "overall" if key == "overall" else key.upper()
+        lines.append(
+            f"Recommended ({what}): "
+            + (f"{label(q)}, {q.config}, ${money(q.monthly)} a month" if q else "none meets the target")
+        )
+    for b in c.break_even:
+        lines.append(f"Break-even: {b.a} = {b.b} at {b.requests_per_month:,.0f} requests a month")
+    for cloud, u in c.utilisation.items():
+        lines.append(
+            f"Finding: the report's GPU endpoint on {cloud.upper()} is busy {u:.2%} of its "
+            f"{c.hours:f} billed hours at this traffic (idle {1 - u:.2%})"
+        )
+    for line in lines:
+        console.print(line)
+    for q in sorted(c.quotes, key=lambda q: (q.cloud, q.monthly)):
+        console.print(Text(f"{label(q)}: " + "; ".join(q.notes), style="dim"))
+    for note in c.notes:
+        console.print(Text(f"Assumption: {note}", style="italic"))
+    if chart is not None:
+        console.print(f"Chart written: {chart}")
 
 
 # -- the table view ---------------------------------------------------------------------------------------

@@ -35,6 +35,9 @@ class ModelInfo(_Strict):
     weights: str | None = None  # file name, or "random-init"
     sha256: str | None = None
     parameters: int | None = Field(None, ge=1)
+    # Optional: which model family a shipped profile times ("demo", "report"), so the serving comparison
+    # can pick the profile for the scenario's model and hardware from data, not from a file name.
+    key: str | None = None
 
 
 class Hardware(_Strict):

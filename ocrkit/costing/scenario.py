@@ -20,6 +20,7 @@ from ocrkit.costing.model import PLANS, Plan
 from ocrkit.costing.services import ServiceDef, Usage
 from ocrkit.costing.services import aws as aws_services
 from ocrkit.costing.services import gcp as gcp_services
+from ocrkit.costing.traffic import Traffic
 from ocrkit.errors import ConfigError
 from ocrkit.resources import configs_dir
 
@@ -129,6 +130,7 @@ class Scenario(_Strict):
     aws: AwsScenario | None = None
     gcp: GcpScenario | None = None
     report: ReportBlock | None = None
+    traffic: Traffic | None = None  # for `ocrkit cost --serving`: volume, peak, latency target, payload
 
     @model_validator(mode="after")
     def _some_cloud(self) -> Scenario:

@@ -19,7 +19,10 @@ from ocrkit.costing.model import ZERO, LineItem, fmt_num
 from ocrkit.costing.tiers import Slice, apply_tiers
 from ocrkit.errors import ConfigError
 
-NonNegative = Annotated[Decimal, Field(ge=0)]
+# A month's usage beyond this is a typo (1e30 requests), not a plan: refuse it with one sentence rather
+# than let it overflow the arithmetic and printing further down.
+MAX_QUANTITY = Decimal("1e15")
+NonNegative = Annotated[Decimal, Field(ge=0, le=MAX_QUANTITY)]
 
 
 class Usage(BaseModel):
