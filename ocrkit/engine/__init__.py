@@ -49,6 +49,11 @@ def load_predictor(
                 hint="pip install 'ocrkit[model]', or use --engine onnx",
             ) from None
         return TorchPredictor.from_weights(weights, device=device, batch_size=batch_size, **options)
-    from ocrkit.engine.onnx_runtime import OnnxPredictor  # noqa: PLC0415 - written with the ONNX engine
-
+    try:
+        from ocrkit.engine.onnx_runtime import OnnxPredictor
+    except ImportError as exc:  # numpy or Pillow missing: the ONNX extra is not installed
+        raise OcrkitError(
+            f"the ONNX engine needs the onnx extra ({exc.name} is not installed)",
+            hint="pip install 'ocrkit[onnx]'",
+        ) from None
     return OnnxPredictor.from_weights(weights, device=device, batch_size=batch_size, **options)
