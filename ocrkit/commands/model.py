@@ -151,9 +151,9 @@ def _require_engine(engine: Engine, command: str) -> None:
         _require_torch(command)
         _quiet_opencv()
     else:
-        from ocrkit.engine.onnx_runtime import import_onnxruntime
+        from ocrkit.engine.onnx_runtime import require_onnxruntime
 
-        import_onnxruntime()
+        require_onnxruntime()
 
 
 def _image_check(engine: Engine):

@@ -7,6 +7,8 @@ chosen, so that a torch-free install (the ONNX extra, a Lambda zip) can import t
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 
@@ -28,6 +30,16 @@ def parse_engine(value: str | Engine) -> Engine:
         raise OcrkitError(
             f"unknown engine {value!r}: choose one of {', '.join(e.value for e in Engine)}"
         ) from None
+
+
+#: The engine a server or function loads when nothing else says (``torch`` when unset).
+ENGINE_ENV = "OCRKIT_ENGINE"
+
+
+def engine_from_env(environ: Mapping[str, str] | None = None) -> Engine:
+    """``$OCRKIT_ENGINE`` (torch or onnx), else torch: how deployed model servers pick the engine."""
+    value = (os.environ if environ is None else environ).get(ENGINE_ENV, "").strip()
+    return parse_engine(value) if value else Engine.torch
 
 
 def load_predictor(

@@ -14,6 +14,7 @@ count, at most 4).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -44,6 +45,14 @@ def import_onnxruntime():
             "the ONNX engine needs onnxruntime, which is not installed", hint=ONNX_EXTRA_HINT
         ) from None
     return onnxruntime
+
+
+def require_onnxruntime() -> None:
+    """Fail with the extra's name when onnxruntime is missing, without importing it: a process that
+    forks workers (gunicorn's arbiter) must not load ONNX Runtime before the fork -- a child that
+    inherits its runtime state aborts on exit ("std::system_error: Invalid argument")."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        raise OcrkitError("the ONNX engine needs onnxruntime, which is not installed", hint=ONNX_EXTRA_HINT)
 
 
 def default_threads() -> int:
@@ -134,7 +143,7 @@ class OnnxPredictor:
         """An export directory, or a ``.pt`` (exported once into the cache, keyed by its sha256)."""
         if quantize not in ("none", None):
             raise OcrkitError("--quantize applies to the torch engine; the ONNX engine runs float32")
-        import_onnxruntime()  # fail with the extra's name before any export work
+        require_onnxruntime()  # fail with the extra's name before any export work
         path = resolve_weights(weights)
         if path.is_dir() or is_export_dir(path):
             directory = path
