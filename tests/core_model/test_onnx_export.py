@@ -240,3 +240,33 @@ def test_engine_seam_loads_onnx(tmp_path):
     preds = predictor.predict_images(sample_bytes()[:2])
     assert len(preds) == 2 and all(len(p.tokens) <= 5 for p in preds)
     assert np.isfinite([p.confidence for p in preds]).all()
+
+
+# -- a fresh synth split of 500 images --------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_fresh_synth_split_of_500_same_text(tmp_path, demo_pair):
+    """`ocrkit synth` (seed 7, never used in training): 500 images, both engines, batch 32."""
+    from ocrkit.synth import find_fonts
+    from ocrkit.synth.generate import SynthConfig, generate_dataset
+
+    if not find_fonts().faces:
+        pytest.skip("needs Cyrillic fonts installed")
+    generate_dataset(SynthConfig(out=tmp_path / "synth", count=0, test_count=500, unseen_count=0, seed=7))
+    files = sorted((tmp_path / "synth" / "test").iterdir())
+    assert len(files) == 500
+    data = [p.read_bytes() for p in files]
+    tp, op = demo_pair
+    tp.batch_size = op.batch_size = 32
+    x_cv = preprocess_batch(data, using=OPENCV)
+    assert np.array_equal(op.preprocess(data), x_cv)  # Pillow + numpy resize == OpenCV, bit for bit
+    torch_out = tp.predict_tensors(torch.from_numpy(x_cv))
+    onnx_out = op.predict_arrays(op.preprocess(data))
+    different = [
+        f"{files[i].name}: torch {a.text!r} vs onnx {b.text!r} "
+        f"(confidences {a.confidence:.4f} / {b.confidence:.4f})"
+        for i, (a, b) in enumerate(zip(torch_out, onnx_out, strict=True))
+        if a.text != b.text or a.tokens != b.tokens
+    ]
+    assert different == []
