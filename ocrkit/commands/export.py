@@ -31,7 +31,7 @@ cross-attention keys/values), DIR/decoder_step.onnx (one decoder pass that takes
 self-attention key/value cache) and DIR/ocrkit-onnx.json (alphabet, architecture, preprocessing,
 the checkpoint's sha256). Batch and sequence axes are dynamic; the graphs pass the ONNX checker.
 DIR must not exist: the export is written beside it and renamed when complete, so a failed export
-leaves nothing behind. Needs torch and onnx (ocrkit[model]).
+leaves nothing behind. Needs torch and onnx (the model extra).
 
 Example: ocrkit export --format onnx --weights model.pt --out model-onnx/
 """

@@ -42,8 +42,8 @@ class BenchEngine(StrEnum):
 
 ENGINE_ENV = "OCRKIT_ENGINE"
 _ENGINE_HELP = (
-    "torch: the PyTorch model (ocrkit[model]); onnx: the exported graphs on ONNX Runtime, no torch "
-    "(ocrkit[onnx]); --weights may then be an export directory, or a .pt exported once into "
+    "torch: the PyTorch model (the model extra); onnx: the exported graphs on ONNX Runtime, no torch "
+    "(the onnx extra); --weights may then be an export directory, or a .pt exported once into "
     "$OCRKIT_CACHE_DIR/onnx (default ~/.cache/ocrkit/onnx)."
 )
 

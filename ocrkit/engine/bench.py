@@ -213,13 +213,15 @@ def time_engine(
         for b in batch_sizes:
             if b > 1:
                 run(_cycled(x, b))
-    say(f"{engine}: encoder floor, {n} images x {runs} runs")
-    enc_s = [_timed(lambda s=s: predictor.encode_images(s))[0] for _ in range(runs) for s in singles]
-    say(f"{engine}: batch 1, {n} images x {runs} runs")
+    # The floor and the full decode are timed alternately, image by image, so that a change in the
+    # machine's load during the run affects both alike (their ratio is the figure to watch).
+    say(f"{engine}: batch 1 and the encoder floor, {n} images x {runs} runs")
+    enc_s: list[float] = []
     fast_s: list[float] = []
     decoded = []
     for r in range(runs):
         for s in singles:
+            enc_s.append(_timed(lambda s=s: predictor.encode_images(s))[0])
             dt, out = _timed(lambda s=s: run(s))
             fast_s.append(dt)
             if r == 0:
