@@ -185,7 +185,9 @@ def bench_engines(
         engines=timings,
     )
     if save_profile is not None:
-        written = _save_comparison_profiles(result, manifest.source_sha256, save_profile, threads)
+        sha256 = None if random_init else manifest.source_sha256  # a random-init file is temporary
+        method = _method(engines) + (" --random-init" if random_init else "") + f" --threads {threads}"
+        written = _save_comparison_profiles(result, sha256, save_profile, threads, method)
         for path in written:
             say(f"speed profile written: {path}")
     if as_json:
@@ -204,18 +206,19 @@ def _method(engines: list[str]) -> str:
     return f"ocrkit bench --engine {'both' if len(engines) > 1 else engines[0]}"
 
 
-def _save_comparison_profiles(result, sha256: str | None, path: Path, threads: int) -> list[Path]:
+def _save_comparison_profiles(
+    result, sha256: str | None, path: Path, threads: int, method: str
+) -> list[Path]:
     from ocrkit.engine.bench import cpu_name
     from ocrkit.engine.speed_profile import build_profile, save_profiles
 
-    engines = [t.engine for t in result.engines]
     notes = _profile_notes(result.load_avg_1m, result.image_source, result.max_len, result.note)
     profiles = {
         t.engine: build_profile(
             engine=t.engine,
             architecture=result.architecture,
             weights=result.weights,
-            sha256=None if sha256 and set(sha256) == {"0"} else sha256,
+            sha256=sha256,
             cpu=cpu_name(),
             threads=threads,
             p50_ms=t.fast.p50_ms,
@@ -223,7 +226,7 @@ def _save_comparison_profiles(result, sha256: str | None, path: Path, threads: i
             throughput=t.throughput,
             cold_start_s=t.cold_start.seconds if t.cold_start else None,
             peak_rss_mb=t.cold_start.peak_rss_mb if t.cold_start else None,
-            method=_method(engines),
+            method=method,
             notes=notes,
         )
         for t in result.engines

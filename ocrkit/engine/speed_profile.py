@@ -52,7 +52,8 @@ def build_profile(
     notes: str | None,
 ) -> SpeedProfile:
     short = architecture.split(" / ")
-    name = f"{short[0]}-{short[1].replace('hidden ', 'h')} {engine} on {threads} CPU threads"
+    plural = "s" if threads != 1 else ""
+    name = f"{short[0]}-{short[1].replace('hidden ', 'h')} {engine}, {threads} CPU thread{plural}"
     return SpeedProfile(
         name=name,
         engine=engine,  # type: ignore[arg-type]

@@ -155,3 +155,42 @@ def test_bench_both_engines_side_by_side(capsys, tmp_path, tiny_pt):
 def test_bench_both_needs_a_pt(capsys, tmp_path, demo_export):
     code, _, err = run(capsys, "bench", "--engine", "both", "--weights", str(demo_export))
     assert code == 2 and "give --weights the .pt" in err
+
+
+@pytest.mark.slow
+def test_bench_torch_save_profile_measures_cold_start(capsys, tmp_path, tiny_pt):
+    from ocrkit.costing.profiles import load_profile
+
+    profile = tmp_path / "torch.yaml"
+    code, stdout, err = run(
+        capsys,
+        "bench",
+        "--weights",
+        str(tiny_pt),
+        "--images",
+        str(sample_files()[0].parent),
+        "--limit",
+        "1",
+        "--runs",
+        "1",
+        "--reference-images",
+        "1",
+        "--cold-runs",
+        "1",
+        "--max-len",
+        "3",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--save-profile",
+        str(profile),
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    result = json.loads(stdout)
+    saved = load_profile(profile)
+    assert saved.engine == "torch" and saved.cold_start_s == result["cold_start_s"] > 0
+    assert saved.peak_rss_mb == result["peak_rss_mb"] > 0
+    assert saved.latency_batch1.p50_ms == pytest.approx(result["fast_ms_p50"], abs=0.01)
