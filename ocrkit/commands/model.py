@@ -19,6 +19,7 @@ from ocrkit.commands.output import OutputFormat
 from ocrkit.commands.output import flow as _flow
 from ocrkit.commands.output import stderr as _stderr
 from ocrkit.commands.output import stdout as _stdout
+from ocrkit.engine import Engine
 from ocrkit.errors import OcrkitError
 from ocrkit.weights import WEIGHTS_ENV, is_demo_weights, resolve_weights
 
@@ -30,8 +31,23 @@ class Quantize(StrEnum):
     int8 = "int8"
 
 
+class BenchEngine(StrEnum):
+    torch = "torch"
+    onnx = "onnx"
+    both = "both"
+
+
+ENGINE_ENV = "OCRKIT_ENGINE"
+_ENGINE_HELP = (
+    "torch: the PyTorch model (the model extra); onnx: the exported graphs on ONNX Runtime, no torch "
+    "(the onnx extra); --weights may then be an export directory, or a .pt exported once into "
+    "$OCRKIT_CACHE_DIR/onnx (default ~/.cache/ocrkit/onnx)."
+)
+
+
 _WEIGHTS_HELP = (
-    f"Model checkpoint (.pt). Default: ${WEIGHTS_ENV}, else the demo checkpoint shipped with ocrkit "
+    "Model checkpoint (.pt), or with --engine onnx an export directory (ocrkit export). "
+    f"Default: ${WEIGHTS_ENV}, else the demo checkpoint shipped with ocrkit "
     "(resnet18, trained on synthetic words). The report's model.pt (ResNet50 + Transformer, trained on "
     "the Kaggle Cyrillic handwriting dataset) loads as is."
 )
@@ -93,10 +109,41 @@ def _quiet_opencv() -> None:
         pass
 
 
-def _load_predictor(weights: Path | None, *, batch_size: int, quantize: Quantize, device: str):
-    from ocrkit.core_model.predictor import TorchPredictor
+def _load_predictor(
+    weights: Path | None, *, batch_size: int, quantize: Quantize, device: str, engine: Engine = Engine.torch
+):
+    from ocrkit.engine import load_predictor
 
-    return TorchPredictor.from_weights(weights, device=device, quantize=quantize.value, batch_size=batch_size)
+    if engine is Engine.onnx:
+        if quantize is not Quantize.none:
+            raise OcrkitError("--quantize int8 is a torch-engine option; the ONNX engine runs float32")
+        err = _stderr()
+        return load_predictor(
+            engine,
+            weights,
+            device=None if device == "auto" else device,
+            batch_size=batch_size,
+            on_export=lambda message: err.print(f"[dim]{escape(message)}[/]", soft_wrap=True),
+        )
+    return load_predictor(engine, weights, device=device, quantize=quantize.value, batch_size=batch_size)
+
+
+def _require_engine(engine: Engine, command: str) -> None:
+    """The torch engine needs torch; the ONNX engine needs onnxruntime (checked before any work)."""
+    if engine is Engine.torch:
+        _require_torch(command)
+        _quiet_opencv()
+    else:
+        from ocrkit.engine.onnx_runtime import require_onnxruntime
+
+        require_onnxruntime()
+
+
+def _image_check(engine: Engine):
+    """The decoder the engine will use, to report unreadable files before loading the model."""
+    from ocrkit.engine.preprocess import OPENCV, PILLOW, backend
+
+    return backend(OPENCV.name if engine is Engine.torch else PILLOW.name).decode
 
 
 def register(app: typer.Typer) -> None:
@@ -120,11 +167,12 @@ def register(app: typer.Typer) -> None:
         char_probs: bool = typer.Option(
             False, "--char-probs", help="Also show the probability of every recognised character."
         ),
+        engine: Engine = typer.Option(Engine.torch, "--engine", envvar=ENGINE_ENV, help=_ENGINE_HELP),
     ) -> None:
-        _require_torch("predict")
-        _quiet_opencv()
-        from ocrkit.core_model.preprocess import decode_image
+        _require_engine(engine, "predict")
         from ocrkit.prediction import ImageDecodeError
+
+        decode_image = _image_check(engine)
 
         errors: dict[int, str] = {}
         readable: list[tuple[int, bytes]] = []
@@ -141,7 +189,9 @@ def register(app: typer.Typer) -> None:
 
         predictions = {}
         if readable:
-            predictor = _load_predictor(weights, batch_size=batch_size, quantize=quantize, device=device)
+            predictor = _load_predictor(
+                weights, batch_size=batch_size, quantize=quantize, device=device, engine=engine
+            )
             outputs = predictor.predict_images([data for _, data in readable])
             predictions = {i: p for (i, _), p in zip(readable, outputs, strict=True)}
 
@@ -206,15 +256,17 @@ def register(app: typer.Typer) -> None:
         ),
         device: str = typer.Option("auto", "--device", help=_DEVICE_HELP),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
+        engine: Engine = typer.Option(Engine.torch, "--engine", envvar=ENGINE_ENV, help=_ENGINE_HELP),
     ) -> None:
-        _require_torch("eval")
-        _quiet_opencv()
+        _require_engine(engine, "eval")
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         from ocrkit.core_model.evaluate import evaluate, read_labels
 
         items = read_labels(labels, images)
-        predictor = _load_predictor(weights, batch_size=batch_size, quantize=quantize, device=device)
+        predictor = _load_predictor(
+            weights, batch_size=batch_size, quantize=quantize, device=device, engine=engine
+        )
         with Progress(
             TextColumn("evaluating"),
             BarColumn(),
@@ -308,7 +360,54 @@ def register(app: typer.Typer) -> None:
             "auto", "--device", help="auto (CUDA when present), cpu, cuda or cuda:N (int8 is CPU only)."
         ),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
+        engine: BenchEngine = typer.Option(
+            BenchEngine.torch,
+            "--engine",
+            help="torch: the report's decoder against the fast one (torch). onnx: the ONNX engine. both: "
+            "the torch and ONNX fast decoders side by side in one run, with cold start and peak memory.",
+        ),
+        cold_start: bool | None = typer.Option(
+            None,
+            "--cold-start/--no-cold-start",
+            help="Also time a fresh process from start to its first answer for one image, and its peak "
+            "memory (RSS). Default: on with --engine onnx or both, and whenever --save-profile is given.",
+            show_default=False,
+        ),
+        cold_runs: int = typer.Option(3, "--cold-runs", min=1, help="Fresh processes started per engine."),
+        save_profile: Path | None = typer.Option(
+            None,
+            "--save-profile",
+            help="Write what was measured as a speed profile (YAML for .yaml/.yml, else JSON) for the "
+            "serving-cost comparison: one per engine; with --engine both, to <stem>-torch<ext> and "
+            "<stem>-onnx<ext> beside PATH.",
+            show_default=False,
+        ),
     ) -> None:
+        if save_profile is not None and not save_profile.parent.is_dir():
+            raise OcrkitError(f"--save-profile: folder {save_profile.parent} does not exist")
+        measure_cold = (
+            cold_start if cold_start is not None else (engine is not BenchEngine.torch or bool(save_profile))
+        )
+        if engine is not BenchEngine.torch:
+            from ocrkit.commands.bench_engines import bench_engines
+
+            bench_engines(
+                engines=["torch", "onnx"] if engine is BenchEngine.both else ["onnx"],
+                weights=weights,
+                random_init=random_init,
+                images_dir=images_dir,
+                limit=limit,
+                runs=runs,
+                max_len=max_len,
+                threads=threads,
+                device=device,
+                quantize=quantize.value,
+                cold_start=measure_cold,
+                cold_runs=cold_runs,
+                save_profile=save_profile,
+                as_json=fmt is OutputFormat.json,
+            )
+            return
         _require_torch("bench")
         _quiet_opencv()
         import torch
@@ -325,7 +424,9 @@ def register(app: typer.Typer) -> None:
 
         # Input checks before the (slow) model load, so a bad --images fails at once.
         if images_dir is not None:
-            data, source = _bench_images(images_dir, limit)
+            from ocrkit.core_model.preprocess import decode_image
+
+            data, source = bench_images(images_dir, limit, decode_image)
         else:
             from ocrkit.core_model.samples import sample_images
 
@@ -338,6 +439,7 @@ def register(app: typer.Typer) -> None:
                 raise OcrkitError("give --weights or --random-init, not both")
             model = random_init_model()
             weights_label = RANDOM_INIT_LABEL
+            weights_path = None
             cap = max_len or TYPICAL_MAX_LEN
             if max_len is None:
                 note = (
@@ -350,6 +452,7 @@ def register(app: typer.Typer) -> None:
             path = resolve_weights(weights)
             model = load_checkpoint(path).model
             weights_label = f"{path} (demo checkpoint)" if is_demo_weights(path) else str(path)
+            weights_path = path
             cap = max_len or MAX_DECODE_LEN
 
         err = _stderr()
@@ -371,19 +474,36 @@ def register(app: typer.Typer) -> None:
                 ),
             )
 
+        cold = None
+        if measure_cold:
+            from ocrkit.commands.bench_engines import torch_cold_start
+
+            cold = torch_cold_start(model, weights_path, data[0], threads, cap, cold_runs)
+        if save_profile is not None:
+            from ocrkit.commands.bench_engines import save_torch_profile
+
+            save_torch_profile(result, model, weights_label, weights_path, cold, save_profile)
         if fmt is OutputFormat.json:
-            _echo_json(result.to_json())
+            out = result.to_json()
+            if cold is not None:
+                out["cold_start_s"] = round(cold.seconds, 3)
+                out["peak_rss_mb"] = round(cold.peak_rss_mb, 1)
+            _echo_json(out)
             return
         _print_bench(result)
+        if cold is not None:
+            _stdout().print(
+                f"cold start (fresh process to first answer, median of {cold.runs}): {cold.seconds:.2f} s; "
+                f"peak RSS {cold.peak_rss_mb:.0f} MB"
+            )
 
 
-def _bench_images(folder: Path, limit: int) -> tuple[list[bytes], str]:
+def bench_images(folder: Path, limit: int, decode_image) -> tuple[list[bytes], str]:
     if not folder.is_dir():
         raise OcrkitError(f"image folder {folder} not found")
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
     if not files:
         raise OcrkitError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    from ocrkit.core_model.preprocess import decode_image
     from ocrkit.prediction import ImageDecodeError
 
     data = []

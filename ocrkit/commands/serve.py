@@ -146,6 +146,13 @@ def register(app: typer.Typer) -> None:
             "with other work, 1 avoids threads waiting for each other.",
             show_default=False,
         ),
+        engine: str | None = typer.Option(
+            None,
+            "--engine",
+            help="torch or onnx (the exported graphs on ONNX Runtime, no torch; --weights may be an export "
+            "directory). Default: $OCRKIT_ENGINE, else torch.",
+            show_default=False,
+        ),
         log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
         name: str = typer.Option(
             "ocrkit", "--name", help='Model name reported in every answer ("model": ...) and in /healthz.'
@@ -175,6 +182,7 @@ def register(app: typer.Typer) -> None:
             device=None if device == "auto" else device,
             max_len=max_len,
             torch_threads=torch_threads,
+            engine=engine,
             predictor=predictor,
             log_level=log_level.lower(),
             name=name,

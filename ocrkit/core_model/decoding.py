@@ -32,47 +32,20 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ocrkit.core_model.alphabet import EOS, PAD, SOS, SPECIAL_IDS, decode
+from ocrkit.core_model.alphabet import EOS, PAD, SOS
 from ocrkit.core_model.network import MAX_DECODE_LEN, TransformerModel
+from ocrkit.engine.greedy import DRAFT_MAX as _DRAFT_MAX
+from ocrkit.engine.greedy import DRAFT_MIN as _DRAFT_MIN
+from ocrkit.engine.greedy import Decoded
+from ocrkit.engine.greedy import draft as _draft
 
 QUANTIZE_CHOICES = ("none", "int8")
-
-
-@dataclass
-class Decoded:
-    """One image's greedy decoding: generated ids (EOS included when emitted) and their probabilities."""
-
-    tokens: list[int]
-    probs: list[float]
-    eos: bool = field(default=False)
-    #: decoder passes this image took part in (fewer than ``len(tokens)`` when lookahead drafts hit)
-    passes: int = 0
-
-    @property
-    def text(self) -> str:
-        return decode(self.tokens)
-
-    @property
-    def char_probs(self) -> list[float]:
-        """Probabilities of the tokens that became characters of ``text`` (in order)."""
-        out = []
-        for tok, p in zip(self.tokens, self.probs, strict=True):
-            if tok == EOS:
-                break
-            if tok not in SPECIAL_IDS:
-                out.append(p)
-        return out
-
-    @property
-    def confidence(self) -> float:
-        """Mean probability of every generated token, EOS included (0.0 when nothing was generated)."""
-        return float(sum(self.probs) / len(self.probs)) if self.probs else 0.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,39 +194,6 @@ class _LayerWeights:
         self.norm1 = (layer.norm1.weight, layer.norm1.bias, layer.norm1.eps)
         self.norm2 = (layer.norm2.weight, layer.norm2.bias, layer.norm2.eps)
         self.norm3 = (layer.norm3.weight, layer.norm3.bias, layer.norm3.eps)
-
-
-# Lookahead drafts (see ``_draft``): first try this many tokens, double after a fully accepted draft.
-_DRAFT_MIN = 4
-_DRAFT_MAX = 16
-
-
-def _draft(seq: list[int], limit: int) -> list[int]:
-    """Guess the next tokens by copying what followed the latest earlier occurrence of the last
-    three (or two) tokens -- n-gram "prompt lookup". Greedy decoders that start repeating
-    themselves (random weights always, trained ones on noise) then verify many tokens per pass.
-    Never drafts PAD (a PAD input changes the attention mask)."""
-    if limit <= 0:
-        return []
-    last = len(seq)
-    for n in (3, 2):
-        if last <= n:
-            continue
-        pattern = seq[last - n :]
-        for j in range(last - n - 1, -1, -1):
-            if seq[j : j + n] == pattern:
-                out: list[int] = []
-                ext = seq + out
-                src = j + n
-                while len(out) < limit:
-                    nxt = ext[src]
-                    if nxt in (PAD, EOS):
-                        break
-                    out.append(nxt)
-                    ext.append(nxt)
-                    src += 1
-                return out
-    return []
 
 
 class _State:

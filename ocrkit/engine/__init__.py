@@ -7,6 +7,8 @@ chosen, so that a torch-free install (the ONNX extra, a Lambda zip) can import t
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 
@@ -30,6 +32,16 @@ def parse_engine(value: str | Engine) -> Engine:
         ) from None
 
 
+#: The engine a server or function loads when nothing else says (``torch`` when unset).
+ENGINE_ENV = "OCRKIT_ENGINE"
+
+
+def engine_from_env(environ: Mapping[str, str] | None = None) -> Engine:
+    """``$OCRKIT_ENGINE`` (torch or onnx), else torch: how deployed model servers pick the engine."""
+    value = (os.environ if environ is None else environ).get(ENGINE_ENV, "").strip()
+    return parse_engine(value) if value else Engine.torch
+
+
 def load_predictor(
     engine: str | Engine,
     weights: str | Path | None = None,
@@ -49,6 +61,11 @@ def load_predictor(
                 hint="pip install 'ocrkit[model]', or use --engine onnx",
             ) from None
         return TorchPredictor.from_weights(weights, device=device, batch_size=batch_size, **options)
-    from ocrkit.engine.onnx_runtime import OnnxPredictor  # noqa: PLC0415 - written with the ONNX engine
-
+    try:
+        from ocrkit.engine.onnx_runtime import OnnxPredictor
+    except ImportError as exc:  # numpy or Pillow missing: the ONNX extra is not installed
+        raise OcrkitError(
+            f"the ONNX engine needs the onnx extra ({exc.name} is not installed)",
+            hint="pip install 'ocrkit[onnx]'",
+        ) from None
     return OnnxPredictor.from_weights(weights, device=device, batch_size=batch_size, **options)

@@ -91,6 +91,7 @@ class ServeOptions:
     weights: str | None = None  # checkpoint; default $OCRKIT_WEIGHTS, else the demo checkpoint
     device: str | None = None  # None: CUDA when available, else CPU
     quantize: str = "none"
+    engine: str | None = None  # torch | onnx; None: $OCRKIT_ENGINE, else torch
     max_len: int | None = None  # tokens per image at most; default the model's (100, the report's)
     torch_threads: int | None = None  # CPU threads per worker for the model; default cores / workers
     predictor: str | None = None  # "module:callable" returning a Predictor, instead of weights
@@ -115,6 +116,18 @@ class ServeOptions:
             raise OcrkitError(f"max-len must be at least 1, not {self.max_len}")
         if self.torch_threads is not None and self.torch_threads < 1:
             raise OcrkitError(f"torch-threads must be at least 1, not {self.torch_threads}")
+        if self.engine is not None:
+            from ocrkit.engine import parse_engine
+
+            parse_engine(self.engine)
+
+    @property
+    def chosen_engine(self):
+        """The engine to load: ``engine``, else ``$OCRKIT_ENGINE`` (what the cloud targets' servers
+        read), else torch."""
+        from ocrkit.engine import engine_from_env, parse_engine
+
+        return engine_from_env() if self.engine is None else parse_engine(self.engine)
 
     @property
     def model_threads(self) -> int:
@@ -156,10 +169,21 @@ def check_model_source(options: ServeOptions) -> str:
     if options.predictor:
         _import_factory(options.predictor)
         return f"predictor {options.predictor}"
+    from ocrkit.engine import Engine
+
     file = resolve_weights(options.weights)
+    engine = options.chosen_engine
+    if engine is Engine.onnx:
+        from ocrkit.engine.manifest import is_export_dir, read_manifest
+        from ocrkit.engine.onnx_runtime import require_onnxruntime
+
+        require_onnxruntime()  # not imported here: the arbiter forks the workers
+        if file.is_dir() or is_export_dir(file):
+            read_manifest(file)  # a stale or incomplete export fails here, before any worker starts
+            return f"{file} (ONNX engine)"
     if not file.is_file():
         raise OcrkitError(f"model weights not found: {file}")
-    return str(file)
+    return str(file) + (" (ONNX engine)" if engine is Engine.onnx else "")
 
 
 def _import_factory(spec: str) -> Callable[[], object]:
@@ -181,15 +205,29 @@ def _import_factory(spec: str) -> Callable[[], object]:
 
 
 def load_predictor(options: ServeOptions) -> Predictor:
-    """Build the predictor named by the options (imports torch for checkpoints)."""
+    """Build the predictor named by the options (the torch engine imports torch; the ONNX one does not)."""
+    from ocrkit.engine import Engine
+    from ocrkit.engine import load_predictor as engine_predictor
+
     if options.predictor:
         predictor = _import_factory(options.predictor)()
+    elif options.chosen_engine is Engine.onnx:
+        extra = {} if options.max_len is None else {"max_len": options.max_len}
+        if options.quantize != "none":
+            raise OcrkitError("--quantize int8 is a torch-engine option; the ONNX engine runs float32")
+        predictor = engine_predictor(
+            Engine.onnx,
+            options.weights,
+            device=options.device,
+            batch_size=max(32, options.max_batch),
+            threads=options.model_threads,
+            **extra,
+        )
     else:
         limit_cpu_threads(options.model_threads)
-        from ocrkit.core_model.predictor import TorchPredictor
-
         extra = {} if options.max_len is None else {"max_len": options.max_len}
-        predictor = TorchPredictor.from_weights(
+        predictor = engine_predictor(
+            Engine.torch,
             options.weights,
             device=options.device,
             quantize=options.quantize,
