@@ -1,7 +1,8 @@
 """The SageMaker PyTorch container's handler functions (shipped as `code/inference.py` in model.tar.gz).
 
-- `model_fn(model_dir)` loads `model.pt` (or `model/model.pt`, the report's layout) into a TorchPredictor;
-  torch is imported here, lazily, so this module imports without it;
+- `model_fn(model_dir)` loads `model.pt` (or `model/model.pt`, the report's layout) into a
+  predictor on the engine `$OCRKIT_ENGINE` names (torch by default);
+  the engine's runtime is imported here, lazily, so this module imports without it;
 - `input_fn(body, content_type)` takes `image/png`, `image/jpeg`, `image/webp`, `image/tiff`,
   `application/x-image`, `application/octet-stream` or `application/json` (`{"image": "<base64>"}` or
   `{"images": [...]}`), with the gateway's checks (magic bytes, pixel and byte limits, truncation);
@@ -59,10 +60,11 @@ def find_weights(model_dir: str | os.PathLike) -> Path:
 
 
 def model_fn(model_dir: str) -> Predictor:
-    from ocrkit.core_model.predictor import TorchPredictor  # torch is imported only here
+    from ocrkit.engine import engine_from_env, load_predictor  # the engine's runtime is imported only here
 
     weights = find_weights(model_dir)
-    return TorchPredictor.from_weights(
+    return load_predictor(
+        engine_from_env(),
         str(weights),
         device=os.environ.get("OCRKIT_DEVICE") or None,
         quantize=os.environ.get("OCRKIT_QUANTIZE") or "none",

@@ -44,7 +44,7 @@ def initialize(context: Any) -> None:
     model_dir = str(properties.get("model_dir") or os.getcwd())
     if model_dir not in sys.path:
         sys.path.insert(0, model_dir)  # the bundled ocrkit modules
-    from ocrkit.core_model.predictor import TorchPredictor
+    from ocrkit.engine import engine_from_env, load_predictor
     from ocrkit.gateway.limits import Limits
 
     serialized = (_manifest(context).get("model") or {}).get("serializedFile") or "model.pt"
@@ -54,7 +54,8 @@ def initialize(context: Any) -> None:
         import torch
 
         device = f"cuda:{gpu}" if torch.cuda.is_available() else "cpu"
-    _state["predictor"] = TorchPredictor.from_weights(
+    _state["predictor"] = load_predictor(
+        engine_from_env(),
         os.path.join(model_dir, serialized),
         device=device,
         quantize=os.environ.get("OCRKIT_QUANTIZE") or "none",

@@ -39,11 +39,13 @@ def test_model_fn_needs_torch_only_when_called(tmp_path) -> None:
     script = f"""
 import sys
 sys.modules["torch"] = None
+from ocrkit.errors import OcrkitError
 from ocrkit.runtime import sagemaker_entry as e
 try:
     e.model_fn({str(tmp_path)!r})
-except ImportError:
-    print("NEEDS_TORCH")
+except OcrkitError as exc:
+    if "needs torch" in str(exc):
+        print("NEEDS_TORCH")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert "NEEDS_TORCH" in done.stdout, done.stderr
