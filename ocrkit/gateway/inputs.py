@@ -2,8 +2,9 @@
 
 Accepted bodies (the Content-Type picks the reading; parameters such as `; charset=` are ignored):
 
-- raw image bytes: `image/png`, `image/jpeg` (`image/jpg`, `image/pjpeg`), `image/webp`, `image/tiff`,
-  `application/x-image`, `application/octet-stream`; the bytes are sniffed, the declared type is a hint;
+- raw image bytes: `image/png`, `image/jpeg` (`image/jpg`, `image/pjpeg`), `application/x-image`,
+  `application/octet-stream`; the bytes are sniffed (PNG and JPEG are read), the declared type is a hint;
+  `image/webp` and `image/tiff` bodies are sniffed too and refused with 415 (`ocrkit.gateway.images`);
 - `application/json` (or `*+json`): `{"image": "<base64 or data: URL>"}`, `{"url": "https://..."}`,
   or `{"images": [item, ...]}` where an item is a base64 string, a data: URL, `{"image": ...}`,
   `{"url": ...}` or `{"b64": ...}`; `"char_probs": true` adds per-character probabilities;
@@ -107,16 +108,16 @@ def parse_body(
         raise bad_request(
             Code.NOT_AN_IMAGE,
             "the request body is neither an image nor JSON; send it with Content-Type image/png, "
-            "image/jpeg, image/webp, image/tiff or application/json",
+            "image/jpeg or application/json",
         )
     if media.startswith("image/"):
         raise unsupported(
-            Code.UNSUPPORTED_IMAGE_FORMAT, f"{media} images are not supported; send PNG, JPEG, WebP or TIFF"
+            Code.UNSUPPORTED_IMAGE_FORMAT, f"{media} images are not supported; send PNG or JPEG"
         )
     hint = "; send the raw bytes (curl --data-binary @file.png)" if media.startswith("multipart/") else ""
     raise unsupported(
         Code.UNSUPPORTED_MEDIA_TYPE,
-        f"Content-Type {media} is not accepted; use image/png, image/jpeg, image/webp, image/tiff, "
+        f"Content-Type {media} is not accepted; use image/png, image/jpeg, "
         f"application/octet-stream or application/json{hint}",
     )
 

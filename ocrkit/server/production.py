@@ -46,6 +46,7 @@ from ocrkit.gateway.responses import JSON_TYPE, request_id
 from ocrkit.prediction import Predictor
 from ocrkit.server.app import ServerApp, create_app
 from ocrkit.server.batching import BatchingBackend
+from ocrkit.server.decoder import cap_decoder
 from ocrkit.server.jsonlog import REQUEST_LOGGER, gunicorn_logconfig
 from ocrkit.server.loading import LoadingBackend
 from ocrkit.server.metrics import CONTENT_TYPE as METRICS_TYPE
@@ -584,7 +585,9 @@ def run(options: ServeOptions, *, predictor: Predictor | None = None) -> None:
                     self.cfg.set(key, value)
 
         def load(self):
-            # Runs in each worker after the fork (no preload): the model loads there.
+            # Runs in each worker after the fork (no preload): the model loads there, and OpenCV with
+            # it, after its decode caps are set to the gateway's limits.
+            cap_decoder(options.limits())
             return build_app(options, predictor=predictor)
 
     OcrkitApplication().run()

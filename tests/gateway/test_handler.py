@@ -82,8 +82,6 @@ def test_raw_png_answers_text_confidence_model_latency() -> None:
     [
         ("JPEG", "image/jpeg", "jpeg 45x13"),
         ("JPEG", "image/jpg", "jpeg 45x13"),
-        ("WEBP", "image/webp", "webp 45x13"),
-        ("TIFF", "image/tiff", "tiff 45x13"),
         ("PNG", "application/x-image", "png 45x13"),
         ("PNG", "application/octet-stream", "png 45x13"),
         ("JPEG", "image/png", "jpeg 45x13"),  # the bytes decide, the header is a hint
@@ -93,6 +91,14 @@ def test_raw_image_types(fmt: str, content_type: str, expected: str) -> None:
     pytest.importorskip("PIL")
     status, body, _ = call(gateway(), pil_image(fmt, 45, 13), content_type)
     assert (status, body["text"]) == (200, expected)
+
+
+@pytest.mark.parametrize(("fmt", "content_type"), [("WEBP", "image/webp"), ("TIFF", "image/tiff")])
+def test_webp_and_tiff_are_refused_by_content(fmt: str, content_type: str) -> None:
+    pytest.importorskip("PIL")
+    for declared in (content_type, "image/png", "application/octet-stream"):
+        status, body, _ = call(gateway(), pil_image(fmt, 45, 13), declared)
+        assert (status, body["error"]["code"]) == (415, "unsupported_image_format")
 
 
 def test_content_type_parameters_are_ignored() -> None:

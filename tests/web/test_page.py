@@ -51,7 +51,7 @@ def test_a_file_that_is_not_an_image_is_explained(page, echo_endpoint, tmp_path)
     page.set_input_files("#file", str(notes))
     page.wait_for_selector("#error", state="visible")
     assert page.text_content("#error-text") == (
-        "That file is not an image. Choose a PNG, JPEG, WebP or TIFF picture of handwritten text."
+        "That file is not an image. Choose a PNG or JPEG picture of handwritten text."
     )
     assert page.is_hidden("#answer")
 

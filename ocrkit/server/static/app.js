@@ -3,7 +3,7 @@
 "use strict";
 
 (function () {
-  const RAW_TYPES = ["image/png", "image/jpeg", "image/webp", "image/tiff"];
+  const RAW_TYPES = ["image/png", "image/jpeg"];
   const LOW_CONFIDENCE = 0.5;
 
   // The gateway's error codes, in plain words. The server's own message is shown below as detail.
@@ -13,7 +13,7 @@
     bad_base64: "The request could not be read. Reload the page and try again.",
     missing_field: "The request could not be read. Reload the page and try again.",
     invalid_field: "The request could not be read. Reload the page and try again.",
-    not_an_image: "That file is not an image. Choose a PNG, JPEG, WebP or TIFF picture of handwritten text.",
+    not_an_image: "That file is not an image. Choose a PNG or JPEG picture of handwritten text.",
     truncated_image: "The image file is cut short. Save it again and retry.",
     undecodable_image: "The image could not be decoded. Save it as PNG or JPEG and retry.",
     not_found: "The page could not find the recognition service at this address.",
@@ -22,7 +22,7 @@
     image_too_large: "The image is too large. Crop it to the line of text, or save it smaller, and retry.",
     image_too_many_pixels: "The image has too many pixels. Crop it to the line of text and retry.",
     batch_too_large: "Too many images in one request.",
-    unsupported_media_type: "This kind of file is not accepted. Use a PNG, JPEG, WebP or TIFF image.",
+    unsupported_media_type: "This kind of file is not accepted. Use a PNG or JPEG image.",
     unsupported_image_format: "This image format is not supported. Save it as PNG or JPEG and retry.",
     url_refused: "That address cannot be used. Give a public https:// link to an image.",
     url_fetch_failed: "The image at that address could not be downloaded.",
