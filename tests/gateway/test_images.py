@@ -72,7 +72,9 @@ def test_tiff_is_refused_by_content_not_measured(data: bytes, name: str) -> None
     assert name in err.message and "PNG or JPEG" in err.message
 
 
-@pytest.mark.parametrize(("fmt", "args"), [("WEBP", {"lossless": False}), ("WEBP", {"lossless": True}), ("TIFF", {})])
+@pytest.mark.parametrize(
+    ("fmt", "args"), [("WEBP", {"lossless": False}), ("WEBP", {"lossless": True}), ("TIFF", {})]
+)
 def test_real_webp_and_tiff_are_415(pil, fmt: str, args: dict) -> None:
     err = refused(pil_image(fmt, 45, 13, **args))
     assert (err.status, err.code) == (415, "unsupported_image_format")

@@ -57,7 +57,9 @@ def test_the_decoder_itself_refuses_more_pixels_than_the_limits() -> None:
         "except ImageDecodeError as exc:\n"
         "    print('refused', exc)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "(30, 30, 3)" and lines[1].startswith("refused"), done.stdout
