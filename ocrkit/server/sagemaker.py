@@ -4,7 +4,8 @@
 bytes; WebP and TIFF are recognised by content and refused with 415) or `application/json`
 (`{"image": "<base64>"}`, `{"images": [...]}`), and answers `{"text", "confidence"}` (`{"results": [...]}`
 for a batch), or the bare text for `Accept: text/plain`. It never fetches URLs: the gateway does that
-before calling the endpoint. The same functions back `ocrkit.providers.aws.sagemaker_entry` (the PyTorch container's inference.py).
+before calling the endpoint. The same functions back `ocrkit.providers.aws.sagemaker_entry` (the PyTorch
+container's inference.py).
 """
 
 from __future__ import annotations
