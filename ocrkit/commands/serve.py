@@ -49,7 +49,9 @@ Load-test an endpoint: throughput, latency percentiles and errors at 1, 8 and 32
 Each client sends the image, waits for the answer and sends it again (closed loop), for --duration
 seconds per concurrency level; every request gives up after --timeout seconds. Latency percentiles
 are of the successful answers; failures are counted by HTTP status (503 = load shed, 504 = model
-timeout) or as timeout / connection. Requests are not retried.
+timeout) or as timeout / connection. Requests are not retried. After a 503 with Retry-After a client
+waits as told; --ignore-retry-after sends again at once instead (a retry storm, the worst case for load
+shedding).
 
 The URL may be the server's base URL (POSTs go to /predict) or a full endpoint URL. Only endpoints on
 this machine are tested unless --allow-remote is given: a load test of a cloud endpoint is billed per
@@ -86,7 +88,7 @@ def default_image() -> tuple[bytes, str]:
         raise OcrkitError(
             "no --image given and the built-in sample images need Pillow", hint="pass --image line.png"
         ) from None
-    return sample.png, f"rendered sample '{sample.text}'"
+    return sample.png, f"rendered sample '{sample.label}'"
 
 
 def image_content_type(data: bytes) -> str:
@@ -236,6 +238,11 @@ def register(app: typer.Typer) -> None:
         allow_remote: bool = typer.Option(
             False, "--allow-remote", help="Allow a URL that is not on this machine (billed per request)."
         ),
+        ignore_retry_after: bool = typer.Option(
+            False,
+            "--ignore-retry-after",
+            help="Clients resend at once after a 503 instead of waiting Retry-After (a retry storm).",
+        ),
         fmt: OutputFormat = typer.Option(
             OutputFormat.table, "--format", help="A rich table, or JSON on stdout."
         ),
@@ -276,6 +283,7 @@ def register(app: typer.Typer) -> None:
                         concurrency=level,
                         duration_s=duration,
                         timeout_s=timeout,
+                        honour_retry_after=not ignore_retry_after,
                     )
                 )
         if fmt is OutputFormat.json:
@@ -283,6 +291,7 @@ def register(app: typer.Typer) -> None:
                 "url": target.url,
                 "image": source,
                 "image_bytes": len(body),
+                "retry_after": "ignored" if ignore_retry_after else "honoured",
                 "results": [r.to_json() for r in results],
             }
             typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
@@ -290,6 +299,7 @@ def register(app: typer.Typer) -> None:
         table = Table(
             title=escape(
                 f"ocrkit loadtest {target.url}: {source}, {len(body):,} bytes, {duration:g} s per level"
+                + (", Retry-After ignored" if ignore_retry_after else "")
             ),
             title_justify="left",
         )

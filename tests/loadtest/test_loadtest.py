@@ -87,6 +87,21 @@ def test_a_run_against_the_model_server(serve) -> None:
     assert warm_up(server.url, PNG, requests=1).status == 200
 
 
+def _always_busy(environ, start_response):
+    start_response("503 Service Unavailable", [("Retry-After", "1"), ("Content-Length", "0")])
+    return [b""]
+
+
+def test_retry_after_is_honoured_unless_ignored(serve) -> None:
+    """One client, a server that always answers 503 + Retry-After: 1, for 1.5 s."""
+    server = serve(_always_busy)
+    polite = run_load(server.url, PNG, concurrency=1, duration_s=1.5, timeout_s=10)
+    storm = run_load(server.url, PNG, concurrency=1, duration_s=1.5, timeout_s=10, honour_retry_after=False)
+    assert set(polite.by_status) == set(storm.by_status) == {"503"}
+    assert polite.requests <= 2  # the request at 0 s, then waits 1 s, then the one at ~1 s
+    assert storm.requests > 2 * polite.requests  # resends at once after each refusal
+
+
 def test_a_closed_port_counts_connection_errors() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -167,6 +182,25 @@ def test_ocrkit_loadtest_cli_at_1_8_and_32_clients(tmp_path) -> None:
         )
         assert table.returncode == 0, table.stderr
         assert "p95 ms" in table.stdout and "none" in table.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_ocrkit_loadtest_without_image_sends_a_rendered_sample(tmp_path) -> None:
+    """The README's example has no --image: a sample word is rendered and sent (it once crashed)."""
+    with running_server(["--predictor", "tests.loadtest.fakes:echo"], tmp_path=tmp_path) as served:
+        done = subprocess.run(
+            [sys.executable, "-m", "ocrkit.cli", "loadtest", "--url", served.url]
+            + ["-c", "1", "--duration", "0.5", "--format", "json", "--ignore-retry-after"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["image"].startswith("rendered sample '") and doc["retry_after"] == "ignored"
+    assert doc["results"][0]["ok"] == doc["results"][0]["requests"] > 0
 
 
 def test_loadtest_refuses_a_remote_url_unless_allowed() -> None:
