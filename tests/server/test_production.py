@@ -17,6 +17,7 @@ import pytest
 
 from ocrkit.errors import OcrkitError
 from ocrkit.server.jsonlog import REQUEST_LOGGER, JsonFormatter, gunicorn_logconfig
+from ocrkit.server.metrics import parse_exposition
 from ocrkit.server.production import (
     OVERLOADED,
     ServeOptions,
@@ -233,10 +234,9 @@ def test_ocrkit_serve_runs_gunicorn_and_stops_gracefully(tmp_path) -> None:
         status, _, body = post(served.url, "/invocations", PNG, "image/png", {"Accept": "text/plain"})
         assert (status, body) == (200, b"png 40x10")
         status, _, body = get(served.url, "/metrics")
-        assert (
-            status == 200
-            and b'ocrkit_http_requests_total{method="POST",route="/predict",status="200"} 1' in body
-        )
+        samples = parse_exposition(body.decode())
+        key = ("ocrkit_http_requests_total", (("method", "POST"), ("route", "/predict"), ("status", "200")))
+        assert status == 200 and samples[key] == 1
         assert get(served.url, "/")[0] == 200
         code = stop(served)
         assert code == 0  # SIGTERM: graceful stop
