@@ -166,6 +166,15 @@ def register(app: typer.Typer) -> None:
             "with other work, 1 avoids threads waiting for each other.",
             show_default=False,
         ),
+        header_timeout: float = typer.Option(
+            10.0,
+            "--header-timeout",
+            min=0.1,
+            help="Seconds a request's headers may take to arrive (then 408, connection closed).",
+        ),
+        body_timeout: float = typer.Option(
+            30.0, "--body-timeout", min=0.1, help="Seconds a request's body may take to arrive (then 408)."
+        ),
         log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
         name: str = typer.Option(
             "ocrkit", "--name", help='Model name reported in every answer ("model": ...) and in /healthz.'
@@ -198,6 +207,8 @@ def register(app: typer.Typer) -> None:
             predictor=predictor,
             log_level=log_level.lower(),
             name=name,
+            header_timeout_s=header_timeout,
+            body_timeout_s=body_timeout,
         )
         source = check_model_source(options)
         err = _stderr()

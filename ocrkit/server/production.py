@@ -54,6 +54,8 @@ from ocrkit.server.metrics import Metrics, mark_process_dead, multiprocess_begin
 from ocrkit.server.vertex import VertexRoutes
 from ocrkit.weights import resolve_weights
 
+HEADER_TIMEOUT_ENV = "OCRKIT_HEADER_TIMEOUT_S"  # read by ocrkit.server.worker in each worker
+BODY_TIMEOUT_ENV = "OCRKIT_BODY_TIMEOUT_S"
 log = logging.getLogger("ocrkit.server")
 request_log = logging.getLogger(REQUEST_LOGGER)
 
@@ -99,6 +101,9 @@ class ServeOptions:
     log_level: str = "info"
     graceful_timeout_s: float = 10.0
     retry_after_s: int = 1
+    # a request head must arrive within this (else 408 and closed); then the body within body_timeout_s
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -110,6 +115,9 @@ class ServeOptions:
             raise OcrkitError("threads must be at least 2 (one spare answers health checks and 503s)")
         if self.timeout_s is not None and not self.timeout_s > 0:
             raise OcrkitError(f"timeout must be positive, not {self.timeout_s}")
+        for key in ("header_timeout_s", "body_timeout_s"):
+            if not getattr(self, key) > 0:
+                raise OcrkitError(f"{key} must be positive, not {getattr(self, key)}")
         if self.max_wait_ms < 0:
             raise OcrkitError("max-wait-ms must not be negative")
         if self.max_len is not None and self.max_len < 1:
@@ -608,10 +616,12 @@ def gunicorn_settings(options: ServeOptions) -> dict[str, object]:
     return {
         "bind": [bind],
         "workers": options.workers,
-        "worker_class": "gthread",
+        # gthread, with request heads collected off-thread and read deadlines (ocrkit.server.worker)
+        "worker_class": "ocrkit.server.worker.OcrkitWorker",
         "threads": threads,
         # Connections a worker holds at once (in work, waiting for a thread, or idle kept-alive).
-        "worker_connections": max(4 * threads, 64),
+        # A connection whose head is still arriving costs a socket, not a thread (ocrkit.server.worker).
+        "worker_connections": max(4 * threads, 512),
         # The arbiter restarts a worker silent this long (gthread's main loop stays responsive while
         # request threads wait on the model, so only a wedged worker hits this).
         "timeout": int(timeout) + 30,
@@ -641,6 +651,8 @@ def run(options: ServeOptions, *, predictor: Predictor | None = None) -> None:
         raise OcrkitError("the production server needs gunicorn", hint="pip install gunicorn") from None
 
     settings = gunicorn_settings(options)
+    os.environ[HEADER_TIMEOUT_ENV] = str(options.header_timeout_s)
+    os.environ[BODY_TIMEOUT_ENV] = str(options.body_timeout_s)
     # Every worker writes its metrics to this server's own folder; any worker's scrape adds them up.
     metrics_folder = multiprocess_begin()
 

@@ -155,7 +155,7 @@ def test_options_are_checked() -> None:
 def test_gunicorn_is_configured_for_bounded_concurrency() -> None:
     s = gunicorn_settings(ServeOptions(port=9000, workers=2, max_inflight=4, timeout_s=5))
     assert s["bind"] == ["127.0.0.1:9000"] and s["workers"] == 2
-    assert s["worker_class"] == "gthread" and s["threads"] == 12
+    assert s["worker_class"] == "ocrkit.server.worker.OcrkitWorker" and s["threads"] == 12
     assert s["preload_app"] is False  # each worker builds its app and loads the model itself
     assert s["timeout"] == 35 and s["accesslog"] is None
     assert gunicorn_settings(ServeOptions(host="::1", port=9))["bind"] == ["[::1]:9"]

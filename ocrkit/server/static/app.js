@@ -8,6 +8,11 @@
 
   // The gateway's error codes, in plain words. The server's own message is shown below as detail.
   const MESSAGES = {
+    bad_request: "The request could not be read. Reload the page and try again.",
+    request_timeout: "The upload took too long. Check the connection and try again.",
+    uri_too_long: "The request could not be read. Reload the page and try again.",
+    headers_too_large: "The request could not be read. Reload the page and try again.",
+    not_implemented: "The request could not be read. Reload the page and try again.",
     empty_body: "The file is empty. Choose a picture of handwritten text.",
     bad_json: "The request could not be read. Reload the page and try again.",
     bad_base64: "The request could not be read. Reload the page and try again.",
