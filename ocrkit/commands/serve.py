@@ -186,6 +186,7 @@ def register(app: typer.Typer) -> None:
             help="module:factory returning a Predictor, served instead of --weights (tests, custom models).",
         ),
     ) -> None:
+        from ocrkit.server.preflight import check_port_free, verify_weights
         from ocrkit.server.production import ServeOptions, check_model_source, run
 
         if log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
@@ -210,7 +211,11 @@ def register(app: typer.Typer) -> None:
             header_timeout_s=header_timeout,
             body_timeout_s=body_timeout,
         )
+        check_port_free(host, port)
         source = check_model_source(options)
+        if predictor is None:
+            with _stderr().status("checking the model weights"):
+                verify_weights(source)  # in a child process: this one stays torch-free
         err = _stderr()
         mode = f"batching up to {max_batch}" if batching else "no batching"
         err.print(

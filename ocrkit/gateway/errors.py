@@ -35,6 +35,7 @@ class Code(StrEnum):
     IMAGE_TOO_LARGE = "image_too_large"
     IMAGE_TOO_MANY_PIXELS = "image_too_many_pixels"
     BATCH_TOO_LARGE = "batch_too_large"
+    REQUEST_TOO_MANY_PIXELS = "request_too_many_pixels"  # all images of one request together
     URI_TOO_LONG = "uri_too_long"
     HEADERS_TOO_LARGE = "headers_too_large"
     # 415: a type we do not take

@@ -134,6 +134,8 @@ def load_json(body: bytes) -> object:
         ) from None
     except RecursionError:
         raise bad_request(Code.BAD_JSON, "the JSON body is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer longer than Python's int-string limit (4300 digits)
+        raise bad_request(Code.BAD_JSON, f"the JSON body cannot be read: {str(exc)[:120]}") from None
 
 
 def _parse_json(body: bytes, limits: Limits, fetcher: Fetcher | None) -> ParsedInput:
@@ -164,7 +166,19 @@ def _parse_json(body: bytes, limits: Limits, fetcher: Fetcher | None) -> ParsedI
             Code.BATCH_TOO_LARGE, f"{len(items)} images in one request; the limit is {limits.max_batch}"
         )
     images = [read_item(item, f"images[{i}]", limits, fetcher) for i, item in enumerate(items)]
+    check_request_pixels(images, limits)
     return ParsedInput(images, batch=True, char_probs=char_probs)
+
+
+def check_request_pixels(images: list[ImageInput], limits: Limits) -> None:
+    """Bound one request's decode work: the pixels of all its images together (413 beyond)."""
+    total = sum(image.info.pixels for image in images)
+    if total > limits.max_request_pixels:
+        raise too_large(
+            Code.REQUEST_TOO_MANY_PIXELS,
+            f"the {len(images)} images hold {total:,} pixels together; the limit per request is "
+            f"{limits.max_request_pixels:,}: send them in several requests",
+        )
 
 
 def read_item(item: object, label: str, limits: Limits, fetcher: Fetcher | None) -> ImageInput:

@@ -487,3 +487,23 @@ def test_slow_url_fetch_comes_out_of_the_backend_budget(image_host) -> None:
     gw = gateway(predictor, limits=LOCAL.with_(backend_timeout_s=0.3, url_timeout_s=5))
     assert_error(call(gw, {"url": image_host.url("/slow.png")}), 504, "backend_timeout")
     assert predictor.calls == []
+
+
+def test_a_json_integer_of_5000_digits_is_400_not_500() -> None:
+    """Python refuses to turn more than 4300 digits into an int (a ValueError, not a JSONDecodeError)."""
+    body = '{"image": "x", "char_probs": ' + "9" * 5000 + "}"
+    status, doc, _ = call(gateway(), body, "application/json")
+    assert (status, doc["error"]["code"]) == (400, "bad_json")
+
+
+def test_the_pixels_of_one_request_are_bounded_not_only_each_image() -> None:
+    """16 images of 3000 x 1000 pass one by one (3 MP each) but hold 48 MP together."""
+    big = base64.b64encode(make_png(4, 4, claim=(3000, 1000))).decode()
+    status, doc, _ = call(gateway(), json.dumps({"images": [big] * 16}), "application/json")
+    assert (status, doc["error"]["code"]) == (413, "request_too_many_pixels")
+    assert "48,000,000 pixels" in doc["error"]["message"]
+    status, _, _ = call(gateway(), json.dumps({"images": [big] * 13}), "application/json")
+    assert status != 413  # 39 MP: under the limit (the fake model answers)
+    small = Limits(max_request_pixels=5_000_000)
+    status, doc, _ = call(gateway(limits=small), json.dumps({"images": [big] * 2}), "application/json")
+    assert (status, doc["error"]["code"]) == (413, "request_too_many_pixels")

@@ -322,3 +322,45 @@ def test_serving_code_imports_without_torch_or_gunicorn() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "OK"
+
+
+def _serve_fails(args: list[str], tmp_path) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "OCRKIT_DEMO_WEIGHTS": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "ocrkit.cli", "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def test_serve_on_a_busy_port_is_one_line_and_exit_2(tmp_path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = _serve_fails(["--predictor", "tests.loadtest.fakes:echo", "--port", str(port)], tmp_path)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "already in use" in lines[0], done.stderr  # before: 14 lines over 5 s
+
+
+@pytest.mark.model
+def test_serve_refuses_weights_it_cannot_load(tmp_path) -> None:
+    """A corrupt file and a wrong-architecture one: one line, exit 2, before any worker starts."""
+    import torch
+
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"PK\x03\x04 not really a checkpoint" * 10)
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"model": {"backbone.conv1.weight": torch.zeros(3, 3)}}, wrong)
+    for weights in (corrupt, wrong):
+        done = _serve_fails(["--weights", str(weights), "--port", "0"], tmp_path)
+        assert done.returncode == 2, done.stderr  # before: served, answering 503 forever
+        assert "Traceback" not in done.stderr and "Booting worker" not in done.stderr
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and f"cannot serve {weights}" in lines[0], done.stderr

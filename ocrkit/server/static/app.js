@@ -27,6 +27,7 @@
     image_too_large: "The image is too large. Crop it to the line of text, or save it smaller, and retry.",
     image_too_many_pixels: "The image has too many pixels. Crop it to the line of text and retry.",
     batch_too_large: "Too many images in one request.",
+    request_too_many_pixels: "The images are too large together. Send fewer at a time, or crop them.",
     unsupported_media_type: "This kind of file is not accepted. Use a PNG or JPEG image.",
     unsupported_image_format: "This image format is not supported. Save it as PNG or JPEG and retry.",
     url_refused: "That address cannot be used. Give a public https:// link to an image.",
