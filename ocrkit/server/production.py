@@ -44,6 +44,7 @@ from ocrkit.gateway.limits import Limits
 from ocrkit.gateway.messages import Headers
 from ocrkit.gateway.responses import JSON_TYPE, request_id
 from ocrkit.prediction import Predictor
+from ocrkit.server import native_stderr
 from ocrkit.server.app import ServerApp, create_app
 from ocrkit.server.batching import BatchingBackend
 from ocrkit.server.decoder import cap_decoder
@@ -666,6 +667,7 @@ def run(options: ServeOptions, *, predictor: Predictor | None = None) -> None:
             # Runs in each worker after the fork (no preload): the model loads there, and OpenCV with
             # it, after its decode caps are set to the gateway's limits.
             cap_decoder(options.limits())
+            native_stderr.route()  # libpng / OpenCV messages become JSON log lines too
             return build_app(options, predictor=predictor)
 
     try:

@@ -364,3 +364,17 @@ def test_serve_refuses_weights_it_cannot_load(tmp_path) -> None:
         assert "Traceback" not in done.stderr and "Booting worker" not in done.stderr
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and f"cannot serve {weights}" in lines[0], done.stderr
+
+
+@pytest.mark.slow
+def test_native_stderr_lines_become_json_log_lines(tmp_path) -> None:
+    """What C code writes to fd 2 (libpng's warnings) no longer interleaves with the JSON lines."""
+    with running_server(["--predictor", "tests.loadtest.fakes:noisy"], tmp_path=tmp_path) as served:
+        for _ in range(3):
+            assert post(served.url, "/predict", PNG, "image/png")[0] == 200
+        stop(served)
+    lines = [line for line in served.log_text().splitlines() if line.strip()]
+    text_lines = [line for line in lines if not line.startswith("{")]
+    assert len(text_lines) <= 2, text_lines  # the two lines `ocrkit serve` prints before gunicorn starts
+    native = [json.loads(line) for line in lines if line.startswith("{") and '"ocrkit.native"' in line]
+    assert sum("libpng warning" in n["msg"] for n in native) == 3 and native[0]["level"] == "warning"
