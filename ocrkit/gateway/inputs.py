@@ -8,6 +8,8 @@ Accepted bodies (the Content-Type picks the reading; parameters such as `; chars
 - `application/json` (or `*+json`): `{"image": "<base64 or data: URL>"}`, `{"url": "https://..."}`,
   or `{"images": [item, ...]}` where an item is a base64 string, a data: URL, `{"image": ...}`,
   `{"url": ...}` or `{"b64": ...}`; `"char_probs": true` adds per-character probabilities;
+- `multipart/form-data` (`curl -F image=@line.png`, an HTML form): each `image` file part is one
+  image, several make a batch (`ocrkit.gateway.multipart`);
 - no Content-Type, or curl's default `application/x-www-form-urlencoded`: sniffed — image bytes if the
   magic bytes say so, JSON if the body starts with `{` (seed 001's `curl -d '{"url": ...}'`).
 
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from ocrkit.gateway.errors import Code, bad_request, too_large, unsupported, url_error
 from ocrkit.gateway.images import ImageInfo, inspect_image, sniff
 from ocrkit.gateway.limits import Limits
+from ocrkit.gateway.multipart import parse_form
 
 Fetcher = Callable[[str], bytes]
 
@@ -100,6 +103,8 @@ def parse_body(
         return ParsedInput([_checked(body, limits, "the request body")])
     if media == "application/json" or media.endswith("+json"):
         return _parse_json(body, limits, fetcher)
+    if media == "multipart/form-data":
+        return _parse_form(body, content_type, limits)
     if media in SNIFFED_TYPES:
         if sniff(body) is not None:
             return ParsedInput([_checked(body, limits, "the request body")])
@@ -115,10 +120,10 @@ def parse_body(
             Code.UNSUPPORTED_IMAGE_FORMAT, f"{media} images are not supported; send PNG or JPEG"
         )
     hint = "; send the raw bytes (curl --data-binary @file.png)" if media.startswith("multipart/") else ""
+    media_list = "image/png, image/jpeg, application/octet-stream, application/json or multipart/form-data"
     raise unsupported(
         Code.UNSUPPORTED_MEDIA_TYPE,
-        f"Content-Type {media} is not accepted; use image/png, image/jpeg, "
-        f"application/octet-stream or application/json{hint}",
+        f"Content-Type {media} is not accepted; use {media_list}{hint}",
     )
 
 
@@ -168,6 +173,17 @@ def _parse_json(body: bytes, limits: Limits, fetcher: Fetcher | None) -> ParsedI
     images = [read_item(item, f"images[{i}]", limits, fetcher) for i, item in enumerate(items)]
     check_request_pixels(images, limits)
     return ParsedInput(images, batch=True, char_probs=char_probs)
+
+
+def _parse_form(body: bytes, content_type: str, limits: Limits) -> ParsedInput:
+    form = parse_form(body, content_type)
+    if len(form.images) > limits.max_batch:
+        raise too_large(
+            Code.BATCH_TOO_LARGE, f"{len(form.images)} images in one request; the limit is {limits.max_batch}"
+        )
+    images = [_checked(data, limits, label) for label, data in form.images]
+    check_request_pixels(images, limits)
+    return ParsedInput(images, batch=len(images) > 1, char_probs=form.char_probs)
 
 
 def check_request_pixels(images: list[ImageInput], limits: Limits) -> None:

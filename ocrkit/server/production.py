@@ -52,6 +52,7 @@ from ocrkit.server.jsonlog import REQUEST_LOGGER, gunicorn_logconfig
 from ocrkit.server.loading import LoadingBackend
 from ocrkit.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from ocrkit.server.metrics import Metrics, mark_process_dead, multiprocess_begin, multiprocess_end
+from ocrkit.server.openapi import build_spec
 from ocrkit.server.vertex import VertexRoutes
 from ocrkit.weights import resolve_weights
 
@@ -67,6 +68,7 @@ STATIC_FILES = {
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
+SAMPLE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png"}
 PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -245,7 +247,7 @@ def model_backend(predictor: Predictor, options: ServeOptions) -> Backend:
 
 
 class _Static:
-    """The web page's files, read once from the package."""
+    """The web page's files and the shipped sample images (`samples/<name>`), read once from the package."""
 
     def __init__(self) -> None:
         folder = resources.files("ocrkit.server") / "static"
@@ -255,6 +257,22 @@ class _Static:
                 self.files[name] = ((folder / name).read_bytes(), content_type)
             except (FileNotFoundError, OSError):
                 log.warning("web page file %s is missing from the package", name)
+        self.samples: list[dict[str, str]] = []
+        samples = resources.files("ocrkit") / "assets" / "samples"
+        try:
+            labels = (samples / "labels.tsv").read_text(encoding="utf-8")
+        except (FileNotFoundError, OSError):
+            labels = ""
+        for line in labels.splitlines():
+            name, _, label = line.partition("\t")
+            kind = SAMPLE_TYPES.get(name.rsplit(".", 1)[-1].lower())
+            if not name or kind is None or "/" in name:
+                continue
+            try:
+                self.files[f"samples/{name}"] = ((samples / name).read_bytes(), kind)
+            except (FileNotFoundError, OSError):
+                continue
+            self.samples.append({"name": name, "url": f"/static/samples/{name}", "label": label.strip()})
 
     def get(self, name: str) -> tuple[bytes, str] | None:
         return self.files.get(name)
@@ -283,7 +301,7 @@ class ProductionApp:
         self.max_inflight = max_inflight
         self.retry_after_s = retry_after_s
         self.static = _Static()
-        routes = set(app.routes) | {"/", "/static", "/metrics"}
+        routes = set(app.routes) | {"/", "/static", "/metrics", "/openapi.json", "/samples.json"}
         self.metrics = metrics or Metrics(routes=routes)
         self.metrics.routes |= routes
         self._admitted = 0
@@ -292,6 +310,15 @@ class ProductionApp:
         self._shed_logged_at = -self.SHED_LOG_EVERY_S  # the first refusal is logged at once
         self._refusal = _refusal(max_inflight, retry_after_s)
         self._model = _ModelMetrics(self.metrics, max_inflight)
+        spec = build_spec(
+            {**app.routes, **OWN_ROUTES},
+            app.limits,
+            vertex_predict=normalise_path(app.vertex.predict),
+            vertex_health=normalise_path(app.vertex.health),
+            title=f"ocrkit ({app.model_name})",
+        )
+        self._openapi = json.dumps(spec, ensure_ascii=False).encode("utf-8")
+        self._samples = json.dumps(self.static.samples, ensure_ascii=False).encode("utf-8")
         self.metrics.on_scrape(self._sync_metrics)
         self._sync_metrics()
         wait = getattr(app.backend, "wait", None)
@@ -343,6 +370,10 @@ class ProductionApp:
             return self._page_handler(path[len("/static/") :], method)
         if path == "/metrics":
             return self._metrics_handler(method)
+        if path == "/openapi.json":
+            return self._json_handler(self._openapi, method)
+        if path == "/samples.json":
+            return self._json_handler(self._samples, method)
         return None
 
     # -- admission ----------------------------------------------------------------------------------
@@ -406,6 +437,17 @@ class ProductionApp:
 
         return handler
 
+    def _json_handler(self, data: bytes, method: str):
+        def handler(environ: dict, start_response: Callable) -> list[bytes]:
+            if method not in ("GET", "HEAD"):
+                return _error(
+                    start_response, 405, "method_not_allowed", f"{method} is not allowed here; use GET"
+                )
+            headers = {"Content-Type": JSON_TYPE, "Cache-Control": "no-cache"}
+            return _plain(start_response, 200, b"" if method == "HEAD" else data, headers, len(data))
+
+        return handler
+
     def _metrics_handler(self, method: str):
         def handler(environ: dict, start_response: Callable) -> list[bytes]:
             if method not in ("GET", "HEAD"):
@@ -450,7 +492,15 @@ class ProductionApp:
         request_log.info("request", extra=fields)
 
 
-OWN_PATHS = frozenset({"/", "/index.html", "/metrics"})
+OWN_PATHS = frozenset({"/", "/index.html", "/metrics", "/openapi.json", "/samples.json"})
+#: The routes ProductionApp answers itself, as the OpenAPI document names them.
+OWN_ROUTES = {
+    "/": ("GET",),
+    "/static/{name}": ("GET",),
+    "/metrics": ("GET",),
+    "/openapi.json": ("GET",),
+    "/samples.json": ("GET",),
+}
 #: Bodies up to this size are drained after a refusal (cheaper than a new connection); larger ones
 #: are left unread and the connection is closed.
 DRAIN_REFUSED_BYTES = 64 * 1024

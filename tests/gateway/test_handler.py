@@ -341,11 +341,42 @@ def test_unsupported_content_types_are_415(content_type: str) -> None:
     assert_error(call(gateway(), PNG, content_type), 415, "unsupported_media_type")
 
 
-def test_multipart_is_415_with_a_hint() -> None:
-    message = assert_error(
-        call(gateway(), PNG, "multipart/form-data; boundary=x"), 415, "unsupported_media_type"
+def form(*parts: tuple[str, str | None, bytes], boundary: str = "----ocrkit1234") -> tuple[bytes, str]:
+    """A multipart/form-data body as browsers and curl send it: parts are (name, filename, data)."""
+    out = b""
+    for name, filename, data in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        kind = "Content-Type: image/png\r\n" if filename else ""
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n{kind}\r\n".encode() + data + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_multipart_form_uploads_are_read() -> None:
+    body, ctype = form(("image", "crop.png", make_png(45, 13)))
+    status, doc, _ = call(gateway(), body, ctype)
+    assert (status, doc["text"]) == (200, "png 45x13")
+    body, ctype = form(
+        ("note", None, b"ignored"),
+        ("image", "a.png", make_png(10, 5)),
+        ("image", "b.png", make_png(20, 5)),
+        ("char_probs", None, b"false"),
     )
-    assert "--data-binary" in message
+    status, doc, _ = call(gateway(), body, ctype)
+    assert status == 200 and [r["text"] for r in doc["results"]] == ["png 10x5", "png 20x5"]
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "status", "code"),
+    [
+        (*form(("note", None, b"x")), 400, "missing_field"),
+        (b"no parts at all", "multipart/form-data; boundary=zzz", 400, "bad_request"),
+        (b"--x\r\n", "multipart/form-data", 400, "bad_request"),
+        (*form(("image", "x.png", b"not an image")), 400, "not_an_image"),
+        (*form(*[("image", "x.png", PNG)] * 17), 413, "batch_too_large"),
+    ],
+)
+def test_bad_multipart_forms_are_4xx(body: bytes, ctype: str, status: int, code: str) -> None:
+    assert_error(call(gateway(), body, ctype), status, code)
 
 
 def test_compressed_body_is_415() -> None:

@@ -60,7 +60,11 @@
     errorText: $("error-text"),
     errorDetail: $("error-detail"),
     curl: $("curl"),
+    samplesBox: $("samples-box"),
+    samples: $("samples"),
+    expected: $("expected"),
   };
+  let expectedText = null; // the true text of a shipped sample, shown beside the answer
   let previewUrl = null;
   let generation = 0;
 
@@ -107,6 +111,8 @@
     }
     els.time.textContent = time;
     els.model.textContent = doc.model || "—";
+    els.expected.textContent = expectedText === null ? "" : "Written on the sample: " + expectedText;
+    show(els.expected, expectedText !== null);
     show(els.answer, true);
     document.body.dataset.state = "answered";
   }
@@ -168,6 +174,7 @@
 
   function sendFile(file) {
     if (!file) return;
+    expectedText = null;
     const type = RAW_TYPES.includes(file.type) ? file.type : file.type.startsWith("image/") ? file.type : "application/octet-stream";
     setPreview(URL.createObjectURL(file), file.name + " · " + formatBytes(file.size));
     send(file, type);
@@ -183,8 +190,49 @@
       showError("That is not a web address. It should start with https://", "");
       return;
     }
+    expectedText = null;
     setPreview(url, url);
     send(JSON.stringify({ url: url }), "application/json");
+  }
+
+  async function sendSample(sample) {
+    let blob;
+    try {
+      const response = await fetch(sample.url);
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      blob = await response.blob();
+    } catch (exc) {
+      showError("The sample image could not be loaded.", String(exc && exc.message ? exc.message : exc));
+      return;
+    }
+    expectedText = sample.label;
+    setPreview(URL.createObjectURL(blob), sample.name + " · " + formatBytes(blob.size));
+    send(blob, blob.type === "image/png" ? "image/png" : "image/jpeg");
+  }
+
+  async function listSamples() {
+    let samples = [];
+    try {
+      const response = await fetch("/samples.json");
+      samples = response.ok ? await response.json() : [];
+    } catch (exc) {
+      samples = [];
+    }
+    if (!Array.isArray(samples) || samples.length === 0) return;
+    for (const sample of samples) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "sample";
+      button.dataset.name = sample.name;
+      button.title = "Read " + sample.name;
+      const img = document.createElement("img");
+      img.src = sample.url;
+      img.alt = "Sample " + sample.name;
+      button.appendChild(img);
+      button.addEventListener("click", () => sendSample(sample));
+      els.samples.appendChild(button);
+    }
+    show(els.samplesBox, true);
   }
 
   function formatBytes(n) {
@@ -242,5 +290,7 @@
       sendFile(items[0]);
     }
   });
-  document.body.dataset.state = "ready";
+  listSamples().finally(() => {
+    document.body.dataset.state = "ready";
+  });
 })();
