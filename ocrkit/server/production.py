@@ -58,6 +58,7 @@ from ocrkit.weights import resolve_weights
 
 HEADER_TIMEOUT_ENV = "OCRKIT_HEADER_TIMEOUT_S"  # read by ocrkit.server.worker in each worker
 BODY_TIMEOUT_ENV = "OCRKIT_BODY_TIMEOUT_S"
+SHED_DELAY_ENV = "OCRKIT_SHED_DELAY_S"
 log = logging.getLogger("ocrkit.server")
 request_log = logging.getLogger(REQUEST_LOGGER)
 
@@ -107,6 +108,8 @@ class ServeOptions:
     # a request head must arrive within this (else 408 and closed); then the body within body_timeout_s
     header_timeout_s: float = 10.0
     body_timeout_s: float = 30.0
+    # a refused POST is answered this late (off-thread), so clients that ignore Retry-After cannot storm
+    shed_delay_s: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -403,6 +406,24 @@ class ProductionApp:
         status, headers, body, close_headers = self._refusal
         rid = request_id(Headers({"X-Request-Id": environ.get("HTTP_X_REQUEST_ID", "")}))
         start_response(status, [*(close_headers if _big_body(environ) else headers), ("X-Request-Id", rid)])
+        self._log_shed()
+        return [body]
+
+    def shed_now(self, method: str, raw_path: str) -> bytes | None:
+        """For the worker's main loop, before a request reaches a thread: the whole 503 answer (closing
+        the connection) when this POST would be refused, else None. Counted like any refusal."""
+        if method != "POST" or _is_own_route(raw_path) or self._admitted < self.max_inflight:
+            return None
+        with self._lock:
+            self._shed += 1
+        self.metrics.rejected(self.metrics.route_label(normalise_path(raw_path)))
+        self._log_shed()
+        status, headers, body, close_headers = self._refusal
+        rid = request_id(Headers({}))
+        head = "".join(f"{name}: {value}\r\n" for name, value in (*close_headers, ("X-Request-Id", rid)))
+        return f"HTTP/1.1 {status}\r\n{head}\r\n".encode("latin-1") + body
+
+    def _log_shed(self) -> None:
         now = time.monotonic()
         if now - self._shed_logged_at >= self.SHED_LOG_EVERY_S:
             with self._lock:
@@ -415,7 +436,6 @@ class ProductionApp:
                 self.max_inflight,
                 extra={"shed": shed, "limit": self.max_inflight},
             )
-        return [body]
 
     def _sync_metrics(self) -> None:
         self._model.sync(self.app)
@@ -704,6 +724,7 @@ def run(options: ServeOptions, *, predictor: Predictor | None = None) -> None:
     settings = gunicorn_settings(options)
     os.environ[HEADER_TIMEOUT_ENV] = str(options.header_timeout_s)
     os.environ[BODY_TIMEOUT_ENV] = str(options.body_timeout_s)
+    os.environ[SHED_DELAY_ENV] = str(options.shed_delay_s)
     # Every worker writes its metrics to this server's own folder; any worker's scrape adds them up.
     metrics_folder = multiprocess_begin()
 

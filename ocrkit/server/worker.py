@@ -11,6 +11,11 @@ all 40 threads of a worker, and `/ping` stopped answering. Here:
 - once a thread has the request, every read of the socket (the rest of the head, the body) is bounded
   by one deadline: `body_timeout_s` (default 30 s, `OCRKIT_BODY_TIMEOUT_S`) for the whole body, so a
   body trickled byte by byte is answered 408 too (`ocrkit.gateway.wsgi.read_body`);
+- a POST that the app would refuse for overload (`ProductionApp.shed_now`) is refused by the main loop
+  as soon as its head is in: no thread, no HTTP parsing, no WSGI call. Its 503 is sent after
+  `shed_delay_s` (default 0.5 s, `OCRKIT_SHED_DELAY_S`) and the connection closed, so a client that
+  ignores Retry-After and resends at once can cost at most two refusals a second; the request
+  threads and the model keep the CPU (a retry storm of 64 clients once cut good answers to a third);
 - errors in the HTTP message itself (a bad request line, bad chunked framing, ...) are answered with
   the JSON error envelope every other error uses, not gunicorn's HTML page.
 
@@ -36,6 +41,9 @@ from ocrkit.gateway.errors import Code
 
 HEADER_TIMEOUT_ENV = "OCRKIT_HEADER_TIMEOUT_S"
 BODY_TIMEOUT_ENV = "OCRKIT_BODY_TIMEOUT_S"
+SHED_DELAY_ENV = "OCRKIT_SHED_DELAY_S"
+DEFAULT_SHED_DELAY_S = 0.5
+LINGER_S = 2.0  # after a refusal, unread request bytes are read and dropped this long (no RST)
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_BODY_TIMEOUT_S = 30.0
 MAX_HEAD_BYTES = 64 * 1024  # above gunicorn's own limits (8190-byte request line, 100 x 8190 headers)
@@ -68,12 +76,12 @@ def _write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
     util.write_nonblock(sock, error_bytes(int(status_int), reason, mesg))
 
 
-def _seconds(name: str, default: float) -> float:
+def _seconds(name: str, default: float, *, zero_ok: bool = False) -> float:
     try:
         value = float(os.environ.get(name, ""))
     except ValueError:
         return default
-    return value if value > 0 else default
+    return value if value > 0 or (zero_ok and value == 0) else default
 
 
 class _DeadlineSocket:
@@ -117,7 +125,10 @@ class OcrkitWorker(ThreadWorker):
     def init_process(self) -> None:
         self.header_timeout_s = _seconds(HEADER_TIMEOUT_ENV, DEFAULT_HEADER_TIMEOUT_S)
         self.body_timeout_s = _seconds(BODY_TIMEOUT_ENV, DEFAULT_BODY_TIMEOUT_S)
+        self.shed_delay_s = _seconds(SHED_DELAY_ENV, DEFAULT_SHED_DELAY_S, zero_ok=True)
         self.collecting: list[TConn] = []
+        self.tarpit: list[tuple[float, TConn, bytes]] = []  # refused: (when to answer, conn, answer)
+        self.lingering: list[tuple[float, TConn]] = []  # answered and half-closed: (close by, conn)
         # gunicorn answers protocol errors through util.write_error (an HTML page); this process answers
         # them with the JSON envelope instead.
         util.write_error = _write_json_error
@@ -166,8 +177,61 @@ class OcrkitWorker(ThreadWorker):
         conn.ocrkit_head += data
         if b"\r\n\r\n" in conn.ocrkit_head or len(conn.ocrkit_head) >= MAX_HEAD_BYTES:
             self._stop_collecting(conn)
+            answer = self._shed_answer(conn.ocrkit_head)
+            if answer is not None:
+                self.tarpit.append((time.monotonic() + self.shed_delay_s, conn, answer))
+                return
             conn.data_ready = True
             self.enqueue_req(conn)
+
+    def _shed_answer(self, head: bytearray) -> bytes | None:
+        shed_now = getattr(self.wsgi, "shed_now", None)
+        if shed_now is None or not head.startswith(b"POST "):
+            return None
+        line = bytes(head[: head.find(b"\r\n")])
+        parts = line.split(b" ")
+        if len(parts) != 3:
+            return None  # a malformed request line: gunicorn answers it
+        path = parts[1].split(b"?", 1)[0].decode("latin-1")
+        return shed_now("POST", path)
+
+    def _answer_refused(self, now: float) -> None:
+        due = [item for item in self.tarpit if item[0] <= now]
+        if not due:
+            return
+        self.tarpit = [item for item in self.tarpit if item[0] > now]
+        for _, conn, answer in due:
+            self._discard_input(conn)
+            try:
+                conn.sock.send(answer)
+                conn.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                self._close(conn)
+                continue
+            self.lingering.append((now + LINGER_S, conn))
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_linger_readable, conn))
+
+    def _discard_input(self, conn) -> bool:
+        """Read and drop what the client sent; True at end of stream."""
+        try:
+            for _ in range(64):
+                if not conn.sock.recv(65536):
+                    return True
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+        return False
+
+    def _on_linger_readable(self, conn, client) -> None:
+        if self._discard_input(conn):
+            self._end_linger(conn)
+
+    def _end_linger(self, conn) -> None:
+        with contextlib.suppress(OSError, KeyError, ValueError):
+            self.poller.unregister(conn.sock)
+        self.lingering = [item for item in self.lingering if item[1] is not conn]
+        self._close(conn)
 
     def _stop_collecting(self, conn) -> None:
         with contextlib.suppress(OSError, KeyError, ValueError):
@@ -178,9 +242,17 @@ class OcrkitWorker(ThreadWorker):
         self.nr_conns -= 1
         conn.close()
 
+    def wait_for_and_dispatch_events(self, timeout):
+        if self.tarpit:  # wake up when the next refusal is due
+            timeout = max(0.0, min(timeout, min(item[0] for item in self.tarpit) - time.monotonic()))
+        return super().wait_for_and_dispatch_events(timeout)
+
     def murder_keepalived(self, force: bool = False) -> None:
         super().murder_keepalived(force)
         now = time.monotonic()
+        self._answer_refused(float("inf") if force else now)
+        for _, conn in [item for item in self.lingering if force or item[0] <= now]:
+            self._end_linger(conn)
         for conn in [c for c in self.collecting if force or c.ocrkit_deadline <= now]:
             self._stop_collecting(conn)
             if conn.ocrkit_head:  # a request was started: say why it is dropped

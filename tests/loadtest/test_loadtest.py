@@ -156,6 +156,26 @@ def test_overload_is_shed_with_503_and_the_server_recovers(tmp_path) -> None:
 
 
 @pytest.mark.slow
+def test_a_retry_storm_is_refused_off_thread_and_slowed_down(tmp_path) -> None:
+    """16 clients that ignore Retry-After against 2 admitted requests: each refusal is answered by the
+    worker's main loop 0.5 s late and closes the connection, so the storm cannot outrun the model
+    (before: every refusal came back at once and was resent at once, hundreds a second)."""
+    args = ["--predictor", "tests.loadtest.fakes:slow", "--max-inflight", "2", "--max-batch", "2"]
+    with running_server(args, tmp_path=tmp_path, env={SLOW_ENV: "0.2"}) as served:
+        result = run_load(
+            served.url, PNG, concurrency=16, duration_s=3.0, timeout_s=30.0, honour_retry_after=False
+        )
+        refused = result.by_status.get("503", 0)
+        assert result.ok > 0 and refused > 0 and set(result.by_status) <= {"200", "503"}, result.by_status
+        # 14 storming clients x 3 s / 0.5 s per refusal = 84 at most, plus the first round
+        assert refused <= 14 * (3.0 / 0.5 + 1), result.by_status
+        assert result.retry_after == refused
+        samples = parse_exposition(get(served.url, "/metrics")[2].decode())
+        assert samples[("ocrkit_http_requests_rejected_total", (("route", "/predict"),))] >= refused
+        assert get(served.url, "/ping")[0] == 200
+
+
+@pytest.mark.slow
 def test_ocrkit_loadtest_cli_at_1_8_and_32_clients(tmp_path) -> None:
     image = tmp_path / "line.png"
     image.write_bytes(PNG)
