@@ -69,9 +69,13 @@ def test_the_page_is_served_with_its_files(echo_server) -> None:
         reply = http_call(echo_server, "GET", f"/static/{name}")
         assert reply.status == 200 and reply.headers["content-type"].startswith(ctype)
     assert "url(" not in http_call(echo_server, "GET", "/static/style.css").text
-    assert re.findall(r"fetch\(([^,]*),", http_call(echo_server, "GET", "/static/app.js").text) == [
-        '"/predict"'
-    ]
+    # the page talks to this server only: /predict, the sample list, and the samples that list names
+    fetched = re.findall(r"fetch\(([^,)]*)", http_call(echo_server, "GET", "/static/app.js").text)
+    assert sorted(fetched) == ['"/predict"', '"/samples.json"', "sample.url"]
+    samples = http_call(echo_server, "GET", "/samples.json").json()
+    assert samples and all(sample["url"].startswith("/static/samples/") for sample in samples)
+    first = http_call(echo_server, "GET", samples[0]["url"])
+    assert first.status == 200 and first.headers["content-type"] == "image/jpeg"
     assert http_call(echo_server, "GET", "/index.html").status == 200
 
 
