@@ -8,6 +8,10 @@ successful answers, and the failures counted by HTTP status or by kind ("timeout
 Every bound is explicit: the run ends at most `timeout_s` after `duration_s`, every request has a socket
 timeout, and the number of clients and the duration are capped. Measurement only: nothing is printed
 (the CLI prints), nothing is retried (a 503 is counted as it came; `Retry-After` is counted too).
+
+After a 503 with `Retry-After` a client waits that long (at most until the run ends) before its next
+request, as a well-behaved client does; `honour_retry_after=False` makes a retry storm instead: every
+client sends again at once, the load a server sees from clients that ignore the header.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ class Outcome:
     latency_s: float
     failure: str | None = None  # "timeout" | "connection" when no HTTP answer came
     retry_after: bool = False
+    retry_after_s: float | None = None  # the Retry-After header's seconds, when it had a number
 
     @property
     def ok(self) -> bool:
@@ -189,11 +194,23 @@ def send_once(
         own.close()
         return Outcome(None, time.perf_counter() - started, "connection"), None
     elapsed = time.perf_counter() - started
-    outcome = Outcome(response.status, elapsed, None, response.getheader("Retry-After") is not None)
+    header = response.getheader("Retry-After")
+    outcome = Outcome(response.status, elapsed, None, header is not None, _seconds(header))
     if response.will_close:
         own.close()
         return outcome, None
     return outcome, own
+
+
+def _seconds(header: str | None) -> float | None:
+    """Retry-After as delay-seconds (the HTTP-date form is not used by ocrkit's servers)."""
+    if header is None:
+        return None
+    try:
+        value = float(header.strip())
+    except ValueError:
+        return None
+    return value if 0 <= value < MAX_DURATION_S else None
 
 
 def run_load(
@@ -206,6 +223,7 @@ def run_load(
     timeout_s: float = 30.0,
     max_requests: int | None = None,
     headers: dict[str, str] | None = None,
+    honour_retry_after: bool = True,
 ) -> LoadResult:
     """Closed-loop load at `concurrency` clients for `duration_s` (see module doc)."""
     if not 1 <= concurrency <= MAX_CONCURRENCY:
@@ -242,6 +260,8 @@ def run_load(
             while take_ticket():
                 outcome, conn = send_once(target, body, all_headers, timeout_s, conn)
                 mine.append(outcome)
+                if honour_retry_after and outcome.status == 503 and outcome.retry_after_s:
+                    time.sleep(max(0.0, min(outcome.retry_after_s, deadline - time.perf_counter())))
         finally:
             if conn is not None:
                 conn.close()

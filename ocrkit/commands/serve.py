@@ -44,7 +44,9 @@ Load-test an endpoint: throughput, latency percentiles and errors at 1, 8 and 32
 Each client sends the image, waits for the answer and sends it again (closed loop), for --duration
 seconds per concurrency level; every request gives up after --timeout seconds. Latency percentiles
 are of the successful answers; failures are counted by HTTP status (503 = load shed, 504 = model
-timeout) or as timeout / connection. Requests are not retried.
+timeout) or as timeout / connection. Requests are not retried. After a 503 with Retry-After a client
+waits as told; --ignore-retry-after sends again at once instead (a retry storm, the worst case for load
+shedding).
 
 The URL may be the server's base URL (POSTs go to /predict) or a full endpoint URL. Only endpoints on
 this machine are tested unless --allow-remote is given: a load test of a cloud endpoint is billed per
@@ -68,7 +70,7 @@ def default_image() -> tuple[bytes, str]:
         raise OcrkitError(
             "no --image given and the built-in sample images need Pillow", hint="pass --image line.png"
         ) from None
-    return sample.png, f"rendered sample '{sample.text}'"
+    return sample.png, f"rendered sample '{sample.label}'"
 
 
 def image_content_type(data: bytes) -> str:
@@ -153,6 +155,15 @@ def register(app: typer.Typer) -> None:
             "directory). Default: $OCRKIT_ENGINE, else torch.",
             show_default=False,
         ),
+        header_timeout: float = typer.Option(
+            10.0,
+            "--header-timeout",
+            min=0.1,
+            help="Seconds a request's headers may take to arrive (then 408, connection closed).",
+        ),
+        body_timeout: float = typer.Option(
+            30.0, "--body-timeout", min=0.1, help="Seconds a request's body may take to arrive (then 408)."
+        ),
         log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
         name: str = typer.Option(
             "ocrkit", "--name", help='Model name reported in every answer ("model": ...) and in /healthz.'
@@ -164,6 +175,7 @@ def register(app: typer.Typer) -> None:
             help="module:factory returning a Predictor, served instead of --weights (tests, custom models).",
         ),
     ) -> None:
+        from ocrkit.server.preflight import check_port_free, verify_weights
         from ocrkit.server.production import ServeOptions, check_model_source, run
 
         if log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
@@ -186,8 +198,14 @@ def register(app: typer.Typer) -> None:
             predictor=predictor,
             log_level=log_level.lower(),
             name=name,
+            header_timeout_s=header_timeout,
+            body_timeout_s=body_timeout,
         )
+        check_port_free(host, port)
         source = check_model_source(options)
+        if predictor is None:
+            with _stderr().status("checking the model weights"):
+                verify_weights(source)  # in a child process: this one stays torch-free
         err = _stderr()
         mode = f"batching up to {max_batch}" if batching else "no batching"
         err.print(
@@ -225,6 +243,11 @@ def register(app: typer.Typer) -> None:
         ),
         allow_remote: bool = typer.Option(
             False, "--allow-remote", help="Allow a URL that is not on this machine (billed per request)."
+        ),
+        ignore_retry_after: bool = typer.Option(
+            False,
+            "--ignore-retry-after",
+            help="Clients resend at once after a 503 instead of waiting Retry-After (a retry storm).",
         ),
         fmt: OutputFormat = typer.Option(
             OutputFormat.table, "--format", help="A rich table, or JSON on stdout."
@@ -266,6 +289,7 @@ def register(app: typer.Typer) -> None:
                         concurrency=level,
                         duration_s=duration,
                         timeout_s=timeout,
+                        honour_retry_after=not ignore_retry_after,
                     )
                 )
         if fmt is OutputFormat.json:
@@ -273,6 +297,7 @@ def register(app: typer.Typer) -> None:
                 "url": target.url,
                 "image": source,
                 "image_bytes": len(body),
+                "retry_after": "ignored" if ignore_retry_after else "honoured",
                 "results": [r.to_json() for r in results],
             }
             typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
@@ -280,6 +305,7 @@ def register(app: typer.Typer) -> None:
         table = Table(
             title=escape(
                 f"ocrkit loadtest {target.url}: {source}, {len(body):,} bytes, {duration:g} s per level"
+                + (", Retry-After ignored" if ignore_retry_after else "")
             ),
             title_justify="left",
         )

@@ -16,6 +16,7 @@ class Code(StrEnum):
     """Stable error codes. Clients may branch on these; change them only with a version bump."""
 
     # 400: the request itself is malformed
+    BAD_REQUEST = "bad_request"  # the HTTP message itself (request line, headers, chunked framing)
     EMPTY_BODY = "empty_body"
     BAD_JSON = "bad_json"
     BAD_BASE64 = "bad_base64"
@@ -27,11 +28,16 @@ class Code(StrEnum):
     # 404 / 405: routing
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
-    # 413: too large
+    # 408: the request did not arrive in time (headers or body trickled too slowly)
+    REQUEST_TIMEOUT = "request_timeout"
+    # 413 / 414 / 431: too large
     REQUEST_TOO_LARGE = "request_too_large"
     IMAGE_TOO_LARGE = "image_too_large"
     IMAGE_TOO_MANY_PIXELS = "image_too_many_pixels"
     BATCH_TOO_LARGE = "batch_too_large"
+    REQUEST_TOO_MANY_PIXELS = "request_too_many_pixels"  # all images of one request together
+    URI_TOO_LONG = "uri_too_long"
+    HEADERS_TOO_LARGE = "headers_too_large"
     # 415: a type we do not take
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     UNSUPPORTED_IMAGE_FORMAT = "unsupported_image_format"
@@ -45,6 +51,7 @@ class Code(StrEnum):
     MODEL_NOT_READY = "model_not_ready"
     OVERLOADED = "overloaded"  # 503 with Retry-After: the server is at its admission limit
     BACKEND_TIMEOUT = "backend_timeout"
+    NOT_IMPLEMENTED = "not_implemented"  # 501: a transfer coding the server does not speak
 
 
 class GatewayError(OcrkitError):

@@ -4,8 +4,16 @@ This runs before any decoder sees the bytes, so that a small file which claims t
 pixels (a decompression bomb) is refused with 413, an obviously truncated upload with 400, and a GIF with
 415, in microseconds and with the standard library only.
 
-Supported: PNG, JPEG, WebP (lossy, lossless, extended, not animated) and classic TIFF.
-Recognised and refused (415): GIF, BMP, ICO, JPEG 2000, HEIF/HEIC/AVIF, BigTIFF, PSD, SVG, PDF.
+Supported: PNG and JPEG, the formats the HTTP contract names, recognised by content (the Content-Type is
+a hint). For both, the size read here is the size the decoder allocates, by the decoder's own rule:
+PNG's IHDR must be the first chunk (libpng refuses anything else), and libjpeg stops with "duplicate
+SOF" at a second frame header, so the first SOF is the frame. Formats whose headers allow several
+answers (TIFF: several IFDs and repeated tags; WebP: a canvas and a frame size) are refused with 415,
+not measured; a TIFF whose first tags said 20000 x 20000 and whose last said 10 x 10 once passed a
+guard that kept the last and was decoded at the first. The servers also cap the decoder itself
+(`ocrkit.server.decoder`), so a header read wrongly still cannot make it allocate more.
+
+Recognised and refused (415): WebP, TIFF, BigTIFF, GIF, BMP, ICO, JPEG 2000, HEIF/HEIC/AVIF, PSD, SVG, PDF.
 """
 
 from __future__ import annotations
@@ -16,9 +24,11 @@ from dataclasses import dataclass
 from ocrkit.gateway.errors import Code, bad_request, too_large, unsupported
 from ocrkit.gateway.limits import Limits
 
-SUPPORTED_FORMATS = ("png", "jpeg", "webp", "tiff")
-MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "tiff": "image/tiff"}
+SUPPORTED_FORMATS = ("png", "jpeg")
+MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg"}
 _UNSUPPORTED_NAMES = {
+    "webp": "WebP",
+    "tiff": "TIFF",
     "gif": "GIF",
     "bmp": "BMP",
     "ico": "ICO",
@@ -111,14 +121,14 @@ def inspect_image(data: bytes, limits: Limits, *, label: str = "the image") -> I
     if fmt is None:
         raise bad_request(
             Code.NOT_AN_IMAGE,
-            f"{label} is not a PNG, JPEG, WebP or TIFF image (its first bytes match no image format)",
+            f"{label} is not a PNG or JPEG image (its first bytes match no image format)",
         )
     if fmt not in SUPPORTED_FORMATS:
         raise unsupported(
             Code.UNSUPPORTED_IMAGE_FORMAT,
-            f"{label} is {_UNSUPPORTED_NAMES[fmt]}; send PNG, JPEG, WebP or TIFF",
+            f"{label} is {_UNSUPPORTED_NAMES[fmt]}; send PNG or JPEG",
         )
-    reader = {"png": _png, "jpeg": _jpeg, "webp": _webp, "tiff": _tiff}[fmt]
+    reader = {"png": _png, "jpeg": _jpeg}[fmt]
     try:
         width, height, complete = reader(data)
     except _Truncated as exc:
@@ -127,8 +137,6 @@ def inspect_image(data: bytes, limits: Limits, *, label: str = "the image") -> I
         ) from None
     except _Corrupt as exc:
         raise bad_request(Code.NOT_AN_IMAGE, f"{label} is not a valid {fmt.upper()} file ({exc})") from None
-    except UnsupportedVariant as exc:
-        raise unsupported(Code.UNSUPPORTED_IMAGE_FORMAT, f"{label}: {exc}; send a still image") from None
     if width < 1 or height < 1:
         raise bad_request(Code.NOT_AN_IMAGE, f"{label} declares a size of {width} x {height} pixels")
     if width > limits.max_width or height > limits.max_height or width * height > limits.max_pixels:
@@ -142,10 +150,6 @@ def inspect_image(data: bytes, limits: Limits, *, label: str = "the image") -> I
             Code.TRUNCATED_IMAGE, f"{label} is a truncated {fmt.upper()} file (its end marker is missing)"
         )
     return ImageInfo(fmt, width, height)
-
-
-class UnsupportedVariant(Exception):
-    """A supported container holding something we do not take (an animated WebP)."""
 
 
 # Each reader returns (width, height, complete) or raises _Truncated / _Corrupt.
@@ -212,71 +216,3 @@ def _jpeg(data: bytes) -> tuple[int, int, bool]:
                 raise _Corrupt("image data comes before the frame header")
             return frame[0], frame[1], data.rfind(b"\xff\xd9", pos) != -1
         pos += length
-
-
-def _webp(data: bytes) -> tuple[int, int, bool]:
-    if len(data) < 30:
-        raise _Truncated("the header is cut short")
-    (riff_size,) = struct.unpack("<I", data[4:8])
-    complete = len(data) >= 8 + riff_size
-    chunk = data[12:16]
-    if chunk == b"VP8 ":
-        if data[23:26] != b"\x9d\x01\x2a":
-            raise _Corrupt("bad VP8 start code")
-        width, height = struct.unpack("<HH", data[26:30])
-        return width & 0x3FFF, height & 0x3FFF, complete
-    if chunk == b"VP8L":
-        if data[20] != 0x2F:
-            raise _Corrupt("bad VP8L signature")
-        (bits,) = struct.unpack("<I", data[21:25])
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, complete
-    if chunk == b"VP8X":
-        if data[20] & 0x02:
-            raise UnsupportedVariant("animated WebP is not supported")
-        width = 1 + int.from_bytes(data[24:27], "little")
-        height = 1 + int.from_bytes(data[27:30], "little")
-        return width, height, complete
-    raise _Corrupt(f"unknown WebP chunk {chunk!r}")
-
-
-_TIFF_TYPE_SIZES = {1: 1, 3: 2, 4: 4, 16: 8}
-
-
-def _tiff(data: bytes) -> tuple[int, int, bool]:
-    size = len(data)
-    order = "<" if data[:2] == b"II" else ">"
-    if size < 8:
-        raise _Truncated("the header is cut short")
-    (ifd,) = struct.unpack(order + "I", data[4:8])
-    if ifd < 8:
-        raise _Corrupt("bad first IFD offset")
-    if ifd + 2 > size:
-        raise _Truncated("the first IFD lies past the end of the file")
-    (count,) = struct.unpack(order + "H", data[ifd : ifd + 2])
-    if ifd + 2 + 12 * count > size:
-        raise _Truncated("the first IFD is cut short")
-    tags: dict[int, list[int]] = {}
-    for i in range(count):
-        entry = ifd + 2 + 12 * i
-        tag, typ, n = struct.unpack(order + "HHI", data[entry : entry + 8])
-        if tag not in (256, 257, 273, 279, 324, 325):
-            continue
-        item = _TIFF_TYPE_SIZES.get(typ)
-        if item is None or item > 4:
-            raise _Corrupt(f"tag {tag} has an unexpected type {typ}")
-        if n * item <= 4:
-            start = entry + 8
-        else:
-            (start,) = struct.unpack(order + "I", data[entry + 8 : entry + 12])
-            if start + n * item > size:
-                raise _Truncated(f"tag {tag}'s values lie past the end of the file")
-        fmt = {1: "B", 2: "H", 4: "I"}[item]
-        tags[tag] = list(struct.unpack(f"{order}{n}{fmt}", data[start : start + n * item]))
-    if 256 not in tags or 257 not in tags or not tags[256] or not tags[257]:
-        raise _Corrupt("the first IFD has no ImageWidth / ImageLength")
-    offsets = tags.get(273) or tags.get(324) or []
-    counts = tags.get(279) or tags.get(325) or []
-    if len(offsets) != len(counts):
-        raise _Corrupt("strip offsets and byte counts disagree")
-    complete = all(off + cnt <= size for off, cnt in zip(offsets, counts, strict=True))
-    return tags[256][0], tags[257][0], complete

@@ -2,11 +2,14 @@
 
 Accepted bodies (the Content-Type picks the reading; parameters such as `; charset=` are ignored):
 
-- raw image bytes: `image/png`, `image/jpeg` (`image/jpg`, `image/pjpeg`), `image/webp`, `image/tiff`,
-  `application/x-image`, `application/octet-stream`; the bytes are sniffed, the declared type is a hint;
+- raw image bytes: `image/png`, `image/jpeg` (`image/jpg`, `image/pjpeg`), `application/x-image`,
+  `application/octet-stream`; the bytes are sniffed (PNG and JPEG are read), the declared type is a hint;
+  `image/webp` and `image/tiff` bodies are sniffed too and refused with 415 (`ocrkit.gateway.images`);
 - `application/json` (or `*+json`): `{"image": "<base64 or data: URL>"}`, `{"url": "https://..."}`,
   or `{"images": [item, ...]}` where an item is a base64 string, a data: URL, `{"image": ...}`,
   `{"url": ...}` or `{"b64": ...}`; `"char_probs": true` adds per-character probabilities;
+- `multipart/form-data` (`curl -F image=@line.png`, an HTML form): each `image` file part is one
+  image, several make a batch (`ocrkit.gateway.multipart`);
 - no Content-Type, or curl's default `application/x-www-form-urlencoded`: sniffed — image bytes if the
   magic bytes say so, JSON if the body starts with `{` (seed 001's `curl -d '{"url": ...}'`).
 
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from ocrkit.gateway.errors import Code, bad_request, too_large, unsupported, url_error
 from ocrkit.gateway.images import ImageInfo, inspect_image, sniff
 from ocrkit.gateway.limits import Limits
+from ocrkit.gateway.multipart import parse_form
 
 Fetcher = Callable[[str], bytes]
 
@@ -99,6 +103,8 @@ def parse_body(
         return ParsedInput([_checked(body, limits, "the request body")])
     if media == "application/json" or media.endswith("+json"):
         return _parse_json(body, limits, fetcher)
+    if media == "multipart/form-data":
+        return _parse_form(body, content_type, limits)
     if media in SNIFFED_TYPES:
         if sniff(body) is not None:
             return ParsedInput([_checked(body, limits, "the request body")])
@@ -107,17 +113,17 @@ def parse_body(
         raise bad_request(
             Code.NOT_AN_IMAGE,
             "the request body is neither an image nor JSON; send it with Content-Type image/png, "
-            "image/jpeg, image/webp, image/tiff or application/json",
+            "image/jpeg or application/json",
         )
     if media.startswith("image/"):
         raise unsupported(
-            Code.UNSUPPORTED_IMAGE_FORMAT, f"{media} images are not supported; send PNG, JPEG, WebP or TIFF"
+            Code.UNSUPPORTED_IMAGE_FORMAT, f"{media} images are not supported; send PNG or JPEG"
         )
     hint = "; send the raw bytes (curl --data-binary @file.png)" if media.startswith("multipart/") else ""
+    media_list = "image/png, image/jpeg, application/octet-stream, application/json or multipart/form-data"
     raise unsupported(
         Code.UNSUPPORTED_MEDIA_TYPE,
-        f"Content-Type {media} is not accepted; use image/png, image/jpeg, image/webp, image/tiff, "
-        f"application/octet-stream or application/json{hint}",
+        f"Content-Type {media} is not accepted; use {media_list}{hint}",
     )
 
 
@@ -133,6 +139,8 @@ def load_json(body: bytes) -> object:
         ) from None
     except RecursionError:
         raise bad_request(Code.BAD_JSON, "the JSON body is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer longer than Python's int-string limit (4300 digits)
+        raise bad_request(Code.BAD_JSON, f"the JSON body cannot be read: {str(exc)[:120]}") from None
 
 
 def _parse_json(body: bytes, limits: Limits, fetcher: Fetcher | None) -> ParsedInput:
@@ -163,7 +171,30 @@ def _parse_json(body: bytes, limits: Limits, fetcher: Fetcher | None) -> ParsedI
             Code.BATCH_TOO_LARGE, f"{len(items)} images in one request; the limit is {limits.max_batch}"
         )
     images = [read_item(item, f"images[{i}]", limits, fetcher) for i, item in enumerate(items)]
+    check_request_pixels(images, limits)
     return ParsedInput(images, batch=True, char_probs=char_probs)
+
+
+def _parse_form(body: bytes, content_type: str, limits: Limits) -> ParsedInput:
+    form = parse_form(body, content_type)
+    if len(form.images) > limits.max_batch:
+        raise too_large(
+            Code.BATCH_TOO_LARGE, f"{len(form.images)} images in one request; the limit is {limits.max_batch}"
+        )
+    images = [_checked(data, limits, label) for label, data in form.images]
+    check_request_pixels(images, limits)
+    return ParsedInput(images, batch=len(images) > 1, char_probs=form.char_probs)
+
+
+def check_request_pixels(images: list[ImageInput], limits: Limits) -> None:
+    """Bound one request's decode work: the pixels of all its images together (413 beyond)."""
+    total = sum(image.info.pixels for image in images)
+    if total > limits.max_request_pixels:
+        raise too_large(
+            Code.REQUEST_TOO_MANY_PIXELS,
+            f"the {len(images)} images hold {total:,} pixels together; the limit per request is "
+            f"{limits.max_request_pixels:,}: send them in several requests",
+        )
 
 
 def read_item(item: object, label: str, limits: Limits, fetcher: Fetcher | None) -> ImageInput:

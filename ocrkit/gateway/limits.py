@@ -8,6 +8,7 @@ Defaults (all overridable from a config mapping or from `OCRKIT_*` environment v
 | max_image_bytes        | 6 MiB        | one encoded image; SageMaker's real-time request cap is 6 MB      |
 | max_pixels             | 40 000 000   | refuses decompression bombs before any decoder runs               |
 | max_width / max_height | 20 000       | a text-line crop is never wider; the model resizes to 64 x 256    |
+| max_request_pixels     | 40 000 000   | all images of one request together: bounds a request's decode work |
 | max_batch              | 16           | images per `{"images": [...]}` request                            |
 | backend_timeout_s      | 25           | from arrival (URL fetch included); 504 before API Gateway's 30 s |
 | url_input              | True         | accept `{"url": ...}` at all                                      |
@@ -41,6 +42,7 @@ class Limits:
     max_pixels: int = 40_000_000
     max_width: int = 20_000
     max_height: int = 20_000
+    max_request_pixels: int = 40_000_000
     max_batch: int = 16
     backend_timeout_s: float = 25.0
     url_input: bool = True
@@ -51,7 +53,14 @@ class Limits:
     url_allowed_networks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("max_request_bytes", "max_image_bytes", "max_pixels", "max_width", "max_height"):
+        for name in (
+            "max_request_bytes",
+            "max_image_bytes",
+            "max_pixels",
+            "max_width",
+            "max_height",
+            "max_request_pixels",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError("gateway limits", name, f"must be at least 1, got {getattr(self, name)}")
         if self.max_batch < 1:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from urllib.parse import parse_qsl
 
-from ocrkit.gateway.errors import Code, too_large
+from ocrkit.gateway.errors import Code, GatewayError, bad_request, too_large
 from ocrkit.gateway.messages import HttpRequest, HttpResponse
 
 _CHUNK = 64 * 1024
@@ -41,6 +41,24 @@ def request_from_environ(environ: dict, *, max_body_bytes: int) -> HttpRequest:
 
 
 def read_body(environ: dict, max_body_bytes: int) -> bytes:
+    """The body, at most `max_body_bytes` (413 beyond). A body that cannot be read is the client's doing:
+    malformed chunked framing -> 400 `bad_request`, one that does not arrive in time (the server's read
+    deadline, a TimeoutError) -> 408 `request_timeout`; both close the connection."""
+    try:
+        return _read_body(environ, max_body_bytes)
+    except GatewayError:
+        raise
+    except TimeoutError:
+        raise GatewayError(
+            408, Code.REQUEST_TIMEOUT, "the request body did not arrive in time; send it at once"
+        ) from None
+    except Exception as exc:  # the server's reader: bad chunk sizes, missing terminators, early EOF
+        raise bad_request(
+            Code.BAD_REQUEST, f"the request body could not be read ({type(exc).__name__}: {exc})"[:300]
+        ) from None
+
+
+def _read_body(environ: dict, max_body_bytes: int) -> bytes:
     stream = environ.get("wsgi.input")
     if stream is None:
         return b""

@@ -80,6 +80,9 @@ class ServerApp:
         except GatewayError as exc:
             response = gateway_error_response(exc)
             response.headers["X-Request-Id"] = request_id_from_environ(environ)
+            if exc.code in (Code.BAD_REQUEST, Code.REQUEST_TIMEOUT):
+                # the body was not read to its end: where a next request would start is unknown
+                response.headers["Connection"] = "close"
             return send(response, start_response)
         except Exception:
             log.exception("could not read the request")

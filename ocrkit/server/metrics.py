@@ -1,27 +1,35 @@
-"""Request metrics in the Prometheus text exposition format (version 0.0.4), written by hand.
+"""Request metrics for `GET /metrics`, kept by the Prometheus client library (`prometheus_client`).
 
 `Metrics` counts answered requests by method, route and status, keeps a latency histogram per route,
-the number of requests in progress and the number refused for overload, and renders them with any
-extra collectors (model readiness, batching counters, process memory) for `GET /metrics`.
+the requests in progress and the requests refused for overload, and holds the server's own gauges and
+counters (model readiness, admission, batching, memory), all with the names ocrkit has always exposed
+(`ocrkit_http_requests_total`, `ocrkit_http_request_duration_seconds`, ...).
 
-Routes are the server's own paths (anything else counts as "other"), so label values stay few.
-Under gunicorn with several workers each worker keeps its own numbers and `/metrics` answers with
-those of the worker that took the scrape (the `pid` of each worker is in `ocrkit_worker_info`); run
-one worker per container, as SageMaker and Vertex do, when exact numbers matter.
+Under gunicorn with several workers each worker is its own process: `ocrkit serve` runs the library's
+multiprocess mode (`multiprocess_begin` makes a fresh per-server folder for `PROMETHEUS_MULTIPROC_DIR`
+before any worker starts, gunicorn's `child_exit` hook calls `mark_process_dead`, `multiprocess_end`
+removes the folder), so a scrape answered by any worker adds up every worker's numbers. Gauges say how
+they combine: requests in flight, admitted and the admission limit are summed over live workers;
+`ocrkit_model_ready` is the minimum (1 only when every live worker has its model).
 
-Standard library only.
+Routes are the server's own paths (anything else counts as "other"), so label values stay few. The
+library is imported only when a `Metrics` is built, in the worker, after the folder is known.
 """
 
 from __future__ import annotations
 
-import math
+import contextlib
 import os
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DEFAULT_BUCKETS: tuple[float, ...] = (
     0.005,
     0.01,
@@ -38,6 +46,7 @@ DEFAULT_BUCKETS: tuple[float, ...] = (
     60.0,
 )
 OTHER_ROUTE = "other"
+_PROCESS_REFRESH_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -53,26 +62,52 @@ class MetricFamily:
 Collector = Callable[[], Iterable[MetricFamily]]
 
 
-class _Histogram:
-    __slots__ = ("bounds", "counts", "sum", "count")
+# -- the multiprocess folder (in the gunicorn arbiter) ------------------------------------------------
 
-    def __init__(self, bounds: Sequence[float]) -> None:
-        self.bounds = tuple(bounds)
-        self.counts = [0] * len(self.bounds)
-        self.sum = 0.0
-        self.count = 0
 
-    def observe(self, value: float) -> None:
-        self.sum += value
-        self.count += 1
-        for i, bound in enumerate(self.bounds):
-            if value <= bound:
-                self.counts[i] += 1
-                break
+def multiprocess_begin(environ: dict[str, str] | None = None) -> Path:
+    """A fresh, empty folder for this server's metric files, named in the environment its workers inherit."""
+    env = os.environ if environ is None else environ
+    folder = Path(tempfile.mkdtemp(prefix="ocrkit-metrics-"))
+    env[MULTIPROC_ENV] = str(folder)
+    return folder
+
+
+def multiprocess_end(folder: Path, environ: dict[str, str] | None = None) -> None:
+    """Remove the folder `multiprocess_begin` made (and only that one)."""
+    env = os.environ if environ is None else environ
+    if env.get(MULTIPROC_ENV) == str(folder):
+        del env[MULTIPROC_ENV]
+    if folder.name.startswith("ocrkit-metrics-"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def mark_process_dead(pid: int) -> None:
+    """gunicorn's child_exit hook: drop a dead worker's live gauges (its counters keep counting)."""
+    folder = os.environ.get(MULTIPROC_ENV)
+    if not folder or not os.path.isdir(folder):
+        return
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid, folder)
+
+
+def _multiprocess_folder() -> str | None:
+    folder = os.environ.get(MULTIPROC_ENV)
+    if not folder or not os.path.isdir(folder):
+        return None
+    from prometheus_client import values
+
+    if values.ValueClass is values.MutexValue:  # imported before the folder was set (same process)
+        values.ValueClass = values.get_value_class()
+    return folder
+
+
+# -- the metrics of one process ------------------------------------------------------------------------
 
 
 class Metrics:
-    """Thread-safe request metrics for one process."""
+    """Thread-safe request metrics; multiprocess-aware when `PROMETHEUS_MULTIPROC_DIR` names a folder."""
 
     def __init__(
         self,
@@ -83,143 +118,185 @@ class Metrics:
     ) -> None:
         if list(buckets) != sorted(buckets) or not buckets:
             raise ValueError("histogram buckets must be a non-empty increasing sequence")
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+        disable_created_metrics()
         self.prefix = prefix
         self.routes = set(routes)
         self.buckets = tuple(float(b) for b in buckets)
+        self.folder = _multiprocess_folder()
+        self._registry = CollectorRegistry(auto_describe=True)
         self._lock = threading.Lock()
-        self._requests: dict[tuple[str, str, str], int] = {}
-        self._latency: dict[str, _Histogram] = {}
-        self._in_flight = 0
-        self._rejected: dict[str, int] = {}
+        self._in_flight_here = 0
         self._collectors: list[Collector] = []
+        self._on_scrape: list[Callable[[], None]] = []
+        self._process_at = 0.0
         self.started_at = time.time()
+        p, reg = prefix, self._registry
+        self._requests = Counter(
+            f"{p}_http_requests",
+            "HTTP requests answered, by method, route and status.",
+            ["method", "route", "status"],
+            registry=reg,
+        )
+        self._latency = Histogram(
+            f"{p}_http_request_duration_seconds",
+            "Time from the request's arrival to its answer, by route.",
+            ["route"],
+            buckets=self.buckets,
+            registry=reg,
+        )
+        self._in_flight = self.gauge(f"{p}_http_requests_in_flight", "Requests being handled right now.")
+        self._rejected = Counter(
+            f"{p}_http_requests_rejected",
+            "Requests refused with 503 because the server was at its limit of requests in progress "
+            "(refused before the body is read, and not logged one by one).",
+            ["route"],
+            registry=reg,
+        )
+        if self.folder is None:
+            from prometheus_client import ProcessCollector
+
+            ProcessCollector(registry=reg)
+            info = Gauge(f"{p}_worker_info", "This server process (one per worker).", ["pid"], registry=reg)
+            info.labels(pid=str(os.getpid())).set(1)
+        else:
+            info = Gauge(
+                f"{p}_worker_info",
+                "This server process (one per worker; the pid label names it).",
+                registry=reg,
+                multiprocess_mode="liveall",
+            )
+            info.set(1)
+            self._rss = self.gauge("process_resident_memory_bytes", "Resident memory of all workers, bytes.")
+            self._cpu = self.gauge("process_cpu_seconds_total", "CPU time of all live workers, seconds.")
+            self._refresh_process()
+
+    # -- defining ------------------------------------------------------------------------------------
+
+    def gauge(self, name: str, help_text: str, mode: str = "livesum"):
+        """A gauge in this registry; `mode` says how workers combine (livesum, livemin, liveall, ...)."""
+        from prometheus_client import Gauge
+
+        return Gauge(name, help_text, registry=self._registry, multiprocess_mode=mode)
+
+    def counter(self, name: str, help_text: str):
+        """A counter (`name` without `_total`), summed over workers, dead ones included."""
+        from prometheus_client import Counter
+
+        return Counter(name, help_text, registry=self._registry)
+
+    def add_collector(self, collector: Collector) -> None:
+        """Extra families computed at scrape time in the process that answers the scrape."""
+        self._collectors.append(collector)
+
+    def on_scrape(self, callback: Callable[[], None]) -> None:
+        """Called before each render (to bring gauges up to date)."""
+        self._on_scrape.append(callback)
 
     # -- recording ----------------------------------------------------------------------------------
 
     def route_label(self, path: str) -> str:
         return path if path in self.routes else OTHER_ROUTE
 
-    def add_collector(self, collector: Collector) -> None:
-        self._collectors.append(collector)
-
     def request_started(self) -> None:
         with self._lock:
-            self._in_flight += 1
+            self._in_flight_here += 1
+        self._in_flight.inc()
 
     def request_finished(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method.upper(), route, str(status))
         with self._lock:
-            self._in_flight -= 1
-            self._requests[key] = self._requests.get(key, 0) + 1
-            hist = self._latency.get(route)
-            if hist is None:
-                hist = self._latency[route] = _Histogram(self.buckets)
-            hist.observe(max(0.0, seconds))
+            self._in_flight_here -= 1
+        self._in_flight.dec()
+        self._requests.labels(method.upper(), route, str(status)).inc()
+        self._latency.labels(route).observe(max(0.0, seconds))
+        if self.folder is not None and time.monotonic() - self._process_at > _PROCESS_REFRESH_S:
+            self._refresh_process()
 
     def rejected(self, route: str) -> None:
-        with self._lock:
-            self._rejected[route] = self._rejected.get(route, 0) + 1
+        """A request refused for overload: one counter increment, nothing else."""
+        self._rejected.labels(route).inc()
 
     @property
     def in_flight(self) -> int:
+        """Requests in progress in this process."""
         with self._lock:
-            return self._in_flight
+            return self._in_flight_here
 
     def requests_total(self, *, route: str | None = None, status: int | None = None) -> int:
-        with self._lock:
-            return sum(
-                n
-                for (_, r, s), n in self._requests.items()
-                if (route is None or r == route) and (status is None or s == str(status))
-            )
+        samples = parse_exposition(self.render())
+        total = 0.0
+        for (name, labels), value in samples.items():
+            if name != f"{self.prefix}_http_requests_total":
+                continue
+            found = dict(labels)
+            if (route is None or found["route"] == route) and (
+                status is None or found["status"] == str(status)
+            ):
+                total += value
+        return int(total)
+
+    def _refresh_process(self) -> None:
+        self._process_at = time.monotonic()
+        rss = resident_memory_bytes()
+        if rss is not None:
+            self._rss.set(rss)
+        times = os.times()
+        self._cpu.set(times.user + times.system)
 
     # -- exposition ---------------------------------------------------------------------------------
 
     def render(self) -> str:
-        p = self.prefix
-        with self._lock:
-            requests = dict(self._requests)
-            latency = {
-                route: (h.counts[:], h.sum, h.count, h.bounds) for route, h in sorted(self._latency.items())
-            }
-            in_flight = self._in_flight
-            rejected = dict(self._rejected)
-        out: list[str] = []
-        _family(
-            out, f"{p}_http_requests_total", "counter", "HTTP requests answered, by method, route and status."
-        )
-        for (method, route, status), n in sorted(requests.items()):
-            out.append(
-                _sample(f"{p}_http_requests_total", {"method": method, "route": route, "status": status}, n)
-            )
-        name = f"{p}_http_request_duration_seconds"
-        _family(out, name, "histogram", "Time from the request's arrival to its answer, by route.")
-        for route, (counts, total, count, bounds) in latency.items():
-            cumulative = 0
-            for bound, n in zip(bounds, counts, strict=True):
-                cumulative += n
-                out.append(_sample(f"{name}_bucket", {"route": route, "le": _num(bound)}, cumulative))
-            out.append(_sample(f"{name}_bucket", {"route": route, "le": "+Inf"}, count))
-            out.append(_sample(f"{name}_sum", {"route": route}, total))
-            out.append(_sample(f"{name}_count", {"route": route}, count))
-        _family(out, f"{p}_http_requests_in_flight", "gauge", "Requests being handled right now.")
-        out.append(_sample(f"{p}_http_requests_in_flight", {}, in_flight))
-        _family(
-            out,
-            f"{p}_http_requests_rejected_total",
-            "counter",
-            "Requests refused with 503 because the server was at its limit of requests in progress.",
-        )
-        for route, n in sorted(rejected.items()):
-            out.append(_sample(f"{p}_http_requests_rejected_total", {"route": route}, n))
-        for family in [*self._builtin(), *self._collected()]:
-            _family(out, family.name, family.kind, family.help)
-            for labels, value in family.samples:
-                out.append(_sample(family.name, labels, value))
-        return "\n".join(out) + "\n"
+        from prometheus_client import CollectorRegistry, generate_latest
 
-    def _collected(self) -> list[MetricFamily]:
-        families: list[MetricFamily] = []
-        for collector in self._collectors:
+        for callback in self._on_scrape:
+            with contextlib.suppress(Exception):  # a broken hook must not break the scrape
+                callback()
+        if self.folder is None:
+            registry = self._registry
+            extras = _Extras(self._collectors)
+            registry.register(extras)
             try:
-                families.extend(collector())
+                return generate_latest(registry).decode("utf-8")
+            finally:
+                registry.unregister(extras)
+        from prometheus_client import multiprocess
+
+        self._refresh_process()
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=self.folder)
+        registry.register(_Extras(self._collectors))
+        return generate_latest(registry).decode("utf-8")
+
+
+class _Extras:
+    """Adapts `MetricFamily` collectors to the library's collector protocol."""
+
+    def __init__(self, collectors: list[Collector]) -> None:
+        self.collectors = collectors
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from prometheus_client.core import Metric
+
+        for collector in self.collectors:
+            try:
+                families = list(collector())
             except Exception:  # a broken collector must not break the scrape
                 continue
-        return families
-
-    def _builtin(self) -> list[MetricFamily]:
-        p = self.prefix
-        families = [
-            MetricFamily(
-                f"{p}_worker_info",
-                "gauge",
-                "This server process (one per worker).",
-                [({"pid": str(os.getpid())}, 1)],
-            ),
-            MetricFamily(
-                "process_start_time_seconds",
-                "gauge",
-                "Start time of the metrics in seconds since the epoch.",
-                [({}, round(self.started_at, 3))],
-            ),
-        ]
-        times = os.times()
-        families.append(
-            MetricFamily(
-                "process_cpu_seconds_total",
-                "counter",
-                "User and system CPU time spent in seconds.",
-                [({}, round(times.user + times.system, 3))],
-            )
-        )
-        rss = resident_memory_bytes()
-        if rss is not None:
-            families.append(
-                MetricFamily(
-                    "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", [({}, rss)]
+            for family in families:
+                kind = family.kind if family.kind in ("counter", "gauge") else "untyped"
+                name = (
+                    family.name[: -len("_total")]
+                    if kind == "counter" and family.name.endswith("_total")
+                    else family.name
                 )
-            )
-        return families
+                metric = Metric(name, family.help, kind)
+                for labels, value in family.samples:
+                    metric.add_sample(family.name, dict(labels), float(value))
+                yield metric
 
 
 def resident_memory_bytes(pid: int | str = "self") -> int | None:
@@ -232,38 +309,10 @@ def resident_memory_bytes(pid: int | str = "self") -> int | None:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
-def _family(out: list[str], name: str, kind: str, help_text: str) -> None:
-    out.append(f"# HELP {name} {help_text.replace(chr(92), chr(92) * 2).replace(chr(10), ' ')}")
-    out.append(f"# TYPE {name} {kind}")
-
-
-def _sample(name: str, labels: dict[str, str], value: float) -> str:
-    if labels:
-        inner = ",".join(f'{key}="{_escape(str(val))}"' for key, val in labels.items())
-        return f"{name}{{{inner}}} {_num(value)}"
-    return f"{name} {_num(value)}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _num(value: float) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if math.isnan(value):
-        return "NaN"
-    if float(value).is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
-
-
 def parse_exposition(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Read samples back from the text format (for tests and `ocrkit loadtest`): {(name, labels): value}."""
+    """Read samples back from the text format (for tests and `ocrkit loadtest`): {(name, labels): value}.
+
+    Labels come back sorted by name, whatever order the text had them in."""
     samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
     for line in text.splitlines():
         line = line.strip()
@@ -291,5 +340,5 @@ def parse_exposition(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]],
                 i = j + 1
         else:
             name = head
-        samples[(name, tuple(labels))] = float(value)
+        samples[(name, tuple(sorted(labels)))] = float(value)
     return samples

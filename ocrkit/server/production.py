@@ -44,15 +44,21 @@ from ocrkit.gateway.limits import Limits
 from ocrkit.gateway.messages import Headers
 from ocrkit.gateway.responses import JSON_TYPE, request_id
 from ocrkit.prediction import Predictor
+from ocrkit.server import native_stderr
 from ocrkit.server.app import ServerApp, create_app
 from ocrkit.server.batching import BatchingBackend
+from ocrkit.server.decoder import cap_decoder
 from ocrkit.server.jsonlog import REQUEST_LOGGER, gunicorn_logconfig
 from ocrkit.server.loading import LoadingBackend
 from ocrkit.server.metrics import CONTENT_TYPE as METRICS_TYPE
-from ocrkit.server.metrics import MetricFamily, Metrics
+from ocrkit.server.metrics import Metrics, mark_process_dead, multiprocess_begin, multiprocess_end
+from ocrkit.server.openapi import build_spec
 from ocrkit.server.vertex import VertexRoutes
 from ocrkit.weights import resolve_weights
 
+HEADER_TIMEOUT_ENV = "OCRKIT_HEADER_TIMEOUT_S"  # read by ocrkit.server.worker in each worker
+BODY_TIMEOUT_ENV = "OCRKIT_BODY_TIMEOUT_S"
+SHED_DELAY_ENV = "OCRKIT_SHED_DELAY_S"
 log = logging.getLogger("ocrkit.server")
 request_log = logging.getLogger(REQUEST_LOGGER)
 
@@ -63,6 +69,7 @@ STATIC_FILES = {
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
+SAMPLE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png"}
 PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -99,6 +106,11 @@ class ServeOptions:
     log_level: str = "info"
     graceful_timeout_s: float = 10.0
     retry_after_s: int = 1
+    # a request head must arrive within this (else 408 and closed); then the body within body_timeout_s
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    # a refused POST is answered this late (off-thread), so clients that ignore Retry-After cannot storm
+    shed_delay_s: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -110,6 +122,9 @@ class ServeOptions:
             raise OcrkitError("threads must be at least 2 (one spare answers health checks and 503s)")
         if self.timeout_s is not None and not self.timeout_s > 0:
             raise OcrkitError(f"timeout must be positive, not {self.timeout_s}")
+        for key in ("header_timeout_s", "body_timeout_s"):
+            if not getattr(self, key) > 0:
+                raise OcrkitError(f"{key} must be positive, not {getattr(self, key)}")
         if self.max_wait_ms < 0:
             raise OcrkitError("max-wait-ms must not be negative")
         if self.max_len is not None and self.max_len < 1:
@@ -273,7 +288,7 @@ def model_backend(predictor: Predictor, options: ServeOptions) -> Backend:
 
 
 class _Static:
-    """The web page's files, read once from the package."""
+    """The web page's files and the shipped sample images (`samples/<name>`), read once from the package."""
 
     def __init__(self) -> None:
         folder = resources.files("ocrkit.server") / "static"
@@ -283,13 +298,37 @@ class _Static:
                 self.files[name] = ((folder / name).read_bytes(), content_type)
             except (FileNotFoundError, OSError):
                 log.warning("web page file %s is missing from the package", name)
+        self.samples: list[dict[str, str]] = []
+        samples = resources.files("ocrkit") / "assets" / "samples"
+        try:
+            labels = (samples / "labels.tsv").read_text(encoding="utf-8")
+        except (FileNotFoundError, OSError):
+            labels = ""
+        for line in labels.splitlines():
+            name, _, label = line.partition("\t")
+            kind = SAMPLE_TYPES.get(name.rsplit(".", 1)[-1].lower())
+            if not name or kind is None or "/" in name:
+                continue
+            try:
+                self.files[f"samples/{name}"] = ((samples / name).read_bytes(), kind)
+            except (FileNotFoundError, OSError):
+                continue
+            self.samples.append({"name": name, "url": f"/static/samples/{name}", "label": label.strip()})
 
     def get(self, name: str) -> tuple[bytes, str] | None:
         return self.files.get(name)
 
 
 class ProductionApp:
-    """WSGI middleware around a ServerApp: the page, /metrics, admission control and request logs."""
+    """WSGI middleware around a ServerApp: the page, /metrics, admission control and request logs.
+
+    A POST beyond `max_inflight` is refused first thing, before its body is read, its request id is
+    made or anything is logged: one counter increment (`ocrkit_http_requests_rejected_total`) and a
+    prepared 503. Under a retry storm (clients that ignore Retry-After) refusals then cost next to
+    nothing next to the model's work; one summary line per `SHED_LOG_EVERY_S` says how many were shed.
+    """
+
+    SHED_LOG_EVERY_S = 10.0
 
     def __init__(
         self,
@@ -303,19 +342,42 @@ class ProductionApp:
         self.max_inflight = max_inflight
         self.retry_after_s = retry_after_s
         self.static = _Static()
-        routes = set(app.routes) | {"/", "/static", "/metrics"}
+        routes = set(app.routes) | {"/", "/static", "/metrics", "/openapi.json", "/samples.json"}
         self.metrics = metrics or Metrics(routes=routes)
         self.metrics.routes |= routes
-        self.metrics.add_collector(self._model_metrics)
         self._admitted = 0
         self._lock = threading.Lock()
+        self._shed = 0
+        self._shed_logged_at = -self.SHED_LOG_EVERY_S  # the first refusal is logged at once
+        self._refusal = _refusal(max_inflight, retry_after_s)
+        self._model = _ModelMetrics(self.metrics, max_inflight)
+        spec = build_spec(
+            {**app.routes, **OWN_ROUTES},
+            app.limits,
+            vertex_predict=normalise_path(app.vertex.predict),
+            vertex_health=normalise_path(app.vertex.health),
+            title=f"ocrkit ({app.model_name})",
+        )
+        self._openapi = json.dumps(spec, ensure_ascii=False).encode("utf-8")
+        self._samples = json.dumps(self.static.samples, ensure_ascii=False).encode("utf-8")
+        self.metrics.on_scrape(self._sync_metrics)
+        self._sync_metrics()
+        wait = getattr(app.backend, "wait", None)
+        if callable(wait):  # the ready gauge turns 1 once the model is in, without waiting for a request
+            threading.Thread(target=lambda: (wait(), self._sync_metrics()), daemon=True).start()
 
     # -- WSGI ---------------------------------------------------------------------------------------
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        started = time.perf_counter()
         method = environ.get("REQUEST_METHOD", "GET").upper()
-        path = normalise_path(environ.get("PATH_INFO", "") or "/")
+        raw_path = environ.get("PATH_INFO", "") or "/"
+        admitted = False
+        if method == "POST" and not _is_own_route(raw_path):
+            if not self._admit():
+                return self._refuse(raw_path, environ, start_response)
+            admitted = True
+        started = time.perf_counter()
+        path = normalise_path(raw_path)
         rid = request_id(Headers({"X-Request-Id": environ.get("HTTP_X_REQUEST_ID", "")}))
         environ["HTTP_X_REQUEST_ID"] = rid
         route = self.metrics.route_label("/static" if path.startswith("/static/") else path)
@@ -327,23 +389,18 @@ class ProductionApp:
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         self.metrics.request_started()
-        admitted = False
         body: list[bytes] = []
         try:
             own = self._own_route(method, path)
-            if own is not None:
-                body = own(environ, capture)
-            elif method == "POST" and not (admitted := self._admit()):
-                self.metrics.rejected(route)
-                body = self._overloaded(capture, rid)
-            else:
-                body = list(self.app(environ, capture))
+            body = own(environ, capture) if own is not None else list(self.app(environ, capture))
         finally:
             if admitted:
                 self._release()
             seconds = time.perf_counter() - started
             status = int(captured["status"])  # type: ignore[arg-type]
             self.metrics.request_finished(method, route, status, seconds)
+            if admitted:
+                self._model.sync(self.app)
             self._log(environ, rid, method, path, status, seconds, body, captured["headers"])
         return body
 
@@ -354,6 +411,10 @@ class ProductionApp:
             return self._page_handler(path[len("/static/") :], method)
         if path == "/metrics":
             return self._metrics_handler(method)
+        if path == "/openapi.json":
+            return self._json_handler(self._openapi, method)
+        if path == "/samples.json":
+            return self._json_handler(self._samples, method)
         return None
 
     # -- admission ----------------------------------------------------------------------------------
@@ -361,36 +422,61 @@ class ProductionApp:
     def _admit(self) -> bool:
         with self._lock:
             if self._admitted >= self.max_inflight:
+                self._shed += 1
                 return False
             self._admitted += 1
-            return True
+        self._model.admitted.inc()
+        return True
 
     def _release(self) -> None:
         with self._lock:
             self._admitted -= 1
+        self._model.admitted.dec()
 
     @property
     def admitted(self) -> int:
         with self._lock:
             return self._admitted
 
-    def _overloaded(self, start_response: Callable, rid: str) -> list[bytes]:
-        message = (
-            f"the server is busy: {self.max_inflight} requests are already in progress; "
-            f"retry in {self.retry_after_s} s"
-        )
-        body = json.dumps({"error": {"code": OVERLOADED, "message": message}}).encode()
-        start_response(
-            "503 Service Unavailable",
-            [
-                ("Content-Type", JSON_TYPE),
-                ("Cache-Control", "no-store"),
-                ("Retry-After", str(self.retry_after_s)),
-                ("X-Request-Id", rid),
-                ("Content-Length", str(len(body))),
-            ],
-        )
+    def _refuse(self, raw_path: str, environ: dict, start_response: Callable) -> list[bytes]:
+        """503 before the body is read; a large unread body closes the connection instead of draining."""
+        self.metrics.rejected(self.metrics.route_label(normalise_path(raw_path)))
+        status, headers, body, close_headers = self._refusal
+        rid = request_id(Headers({"X-Request-Id": environ.get("HTTP_X_REQUEST_ID", "")}))
+        start_response(status, [*(close_headers if _big_body(environ) else headers), ("X-Request-Id", rid)])
+        self._log_shed()
         return [body]
+
+    def shed_now(self, method: str, raw_path: str) -> bytes | None:
+        """For the worker's main loop, before a request reaches a thread: the whole 503 answer (closing
+        the connection) when this POST would be refused, else None. Counted like any refusal."""
+        if method != "POST" or _is_own_route(raw_path) or self._admitted < self.max_inflight:
+            return None
+        with self._lock:
+            self._shed += 1
+        self.metrics.rejected(self.metrics.route_label(normalise_path(raw_path)))
+        self._log_shed()
+        status, headers, body, close_headers = self._refusal
+        rid = request_id(Headers({}))
+        head = "".join(f"{name}: {value}\r\n" for name, value in (*close_headers, ("X-Request-Id", rid)))
+        return f"HTTP/1.1 {status}\r\n{head}\r\n".encode("latin-1") + body
+
+    def _log_shed(self) -> None:
+        now = time.monotonic()
+        if now - self._shed_logged_at >= self.SHED_LOG_EVERY_S:
+            with self._lock:
+                shed, self._shed = self._shed, 0
+                since, self._shed_logged_at = now - self._shed_logged_at, now
+            log.warning(
+                "shed %d requests with 503 in the last %.0f s (at the limit of %d in progress)",
+                shed,
+                since,
+                self.max_inflight,
+                extra={"shed": shed, "limit": self.max_inflight},
+            )
+
+    def _sync_metrics(self) -> None:
+        self._model.sync(self.app)
 
     # -- own routes ---------------------------------------------------------------------------------
 
@@ -409,6 +495,17 @@ class ProductionApp:
 
         return handler
 
+    def _json_handler(self, data: bytes, method: str):
+        def handler(environ: dict, start_response: Callable) -> list[bytes]:
+            if method not in ("GET", "HEAD"):
+                return _error(
+                    start_response, 405, "method_not_allowed", f"{method} is not allowed here; use GET"
+                )
+            headers = {"Content-Type": JSON_TYPE, "Cache-Control": "no-cache"}
+            return _plain(start_response, 200, b"" if method == "HEAD" else data, headers, len(data))
+
+        return handler
+
     def _metrics_handler(self, method: str):
         def handler(environ: dict, start_response: Callable) -> list[bytes]:
             if method not in ("GET", "HEAD"):
@@ -420,51 +517,6 @@ class ProductionApp:
             return _plain(start_response, 200, b"" if method == "HEAD" else data, headers, len(data))
 
         return handler
-
-    def _model_metrics(self) -> list[MetricFamily]:
-        p = self.metrics.prefix
-        families = [
-            MetricFamily(
-                f"{p}_model_ready",
-                "gauge",
-                "1 once the model is loaded and serving.",
-                [({}, int(self.app.is_ready()))],
-            ),
-            MetricFamily(
-                f"{p}_admitted_requests",
-                "gauge",
-                "POST requests admitted and in progress (in the model or waiting for it).",
-                [({}, self.admitted)],
-            ),
-            MetricFamily(
-                f"{p}_admission_limit",
-                "gauge",
-                "POST requests admitted at most at once.",
-                [({}, self.max_inflight)],
-            ),
-        ]
-        batcher = _find_batcher(self.app.backend)
-        if batcher is not None:
-            s = batcher.stats
-            families += [
-                MetricFamily(f"{p}_model_batches_total", "counter", "Calls of the model.", [({}, s.batches)]),
-                MetricFamily(
-                    f"{p}_model_images_total", "counter", "Images the model read.", [({}, s.images)]
-                ),
-                MetricFamily(
-                    f"{p}_model_batch_requests_total",
-                    "counter",
-                    "Requests the model answered.",
-                    [({}, s.requests)],
-                ),
-                MetricFamily(
-                    f"{p}_model_queue_length",
-                    "gauge",
-                    "Requests waiting for the model.",
-                    [({}, batcher.queued())],
-                ),
-            ]
-        return families
 
     # -- logs ---------------------------------------------------------------------------------------
 
@@ -496,6 +548,92 @@ class ProductionApp:
         if status >= 400:
             fields["error"] = _error_code(body)
         request_log.info("request", extra=fields)
+
+
+OWN_PATHS = frozenset({"/", "/index.html", "/metrics", "/openapi.json", "/samples.json"})
+#: The routes ProductionApp answers itself, as the OpenAPI document names them.
+OWN_ROUTES = {
+    "/": ("GET",),
+    "/static/{name}": ("GET",),
+    "/metrics": ("GET",),
+    "/openapi.json": ("GET",),
+    "/samples.json": ("GET",),
+}
+#: Bodies up to this size are drained after a refusal (cheaper than a new connection); larger ones
+#: are left unread and the connection is closed.
+DRAIN_REFUSED_BYTES = 64 * 1024
+
+
+def _is_own_route(raw_path: str) -> bool:
+    return raw_path in OWN_PATHS or raw_path.startswith("/static/") or normalise_path(raw_path) in OWN_PATHS
+
+
+def _big_body(environ: dict) -> bool:
+    length = environ.get("CONTENT_LENGTH") or ""
+    if not length:
+        return bool(environ.get("HTTP_TRANSFER_ENCODING"))
+    try:
+        return int(length) > DRAIN_REFUSED_BYTES
+    except ValueError:
+        return True
+
+
+def _refusal(max_inflight: int, retry_after_s: int) -> tuple[str, tuple, bytes, tuple]:
+    """The 503 `overloaded` answer, made once: status, headers, body, headers that close the connection."""
+    message = (
+        f"the server is busy: {max_inflight} requests are already in progress; retry in {retry_after_s} s"
+    )
+    body = json.dumps({"error": {"code": OVERLOADED, "message": message}}).encode()
+    headers = (
+        ("Content-Type", JSON_TYPE),
+        ("Cache-Control", "no-store"),
+        ("Retry-After", str(retry_after_s)),
+        ("Content-Length", str(len(body))),
+    )
+    return "503 Service Unavailable", headers, body, (*headers, ("Connection", "close"))
+
+
+class _ModelMetrics:
+    """The server's own gauges and counters, kept per worker and combined by the metrics library."""
+
+    def __init__(self, metrics: Metrics, max_inflight: int) -> None:
+        p = metrics.prefix
+        self.metrics = metrics
+        self.ready = metrics.gauge(
+            f"{p}_model_ready", "1 once every live worker's model is loaded.", "livemin"
+        )
+        self.admitted = metrics.gauge(
+            f"{p}_admitted_requests",
+            "POST requests admitted and in progress (in the model or waiting for it).",
+        )
+        limit = metrics.gauge(f"{p}_admission_limit", "POST requests admitted at most at once (all workers).")
+        limit.set(max_inflight)
+        self._batch: tuple | None = None
+        self._seen = (0, 0, 0)
+        self._lock = threading.Lock()
+
+    def sync(self, app: ServerApp) -> None:
+        self.ready.set(int(app.is_ready()))
+        batcher = _find_batcher(app.backend)
+        if batcher is None:
+            return
+        with self._lock:
+            if self._batch is None:
+                p = self.metrics.prefix
+                self._batch = (
+                    self.metrics.counter(f"{p}_model_batches", "Calls of the model."),
+                    self.metrics.counter(f"{p}_model_images", "Images the model read."),
+                    self.metrics.counter(f"{p}_model_batch_requests", "Requests the model answered."),
+                    self.metrics.gauge(f"{p}_model_queue_length", "Requests waiting for the model."),
+                )
+            batches, images, requests, queue = self._batch
+            s = batcher.stats
+            now = (s.batches, s.images, s.requests)
+            for counter, new, old in zip((batches, images, requests), now, self._seen, strict=True):
+                if new > old:
+                    counter.inc(new - old)
+            self._seen = now
+            queue.set(batcher.queued())
 
 
 def _find_batcher(backend: object) -> BatchingBackend | None:
@@ -587,10 +725,12 @@ def gunicorn_settings(options: ServeOptions) -> dict[str, object]:
     return {
         "bind": [bind],
         "workers": options.workers,
-        "worker_class": "gthread",
+        # gthread, with request heads collected off-thread and read deadlines (ocrkit.server.worker)
+        "worker_class": "ocrkit.server.worker.OcrkitWorker",
         "threads": threads,
         # Connections a worker holds at once (in work, waiting for a thread, or idle kept-alive).
-        "worker_connections": max(4 * threads, 64),
+        # A connection whose head is still arriving costs a socket, not a thread (ocrkit.server.worker).
+        "worker_connections": max(4 * threads, 512),
         # The arbiter restarts a worker silent this long (gthread's main loop stays responsive while
         # request threads wait on the model, so only a wedged worker hits this).
         "timeout": int(timeout) + 30,
@@ -603,7 +743,13 @@ def gunicorn_settings(options: ServeOptions) -> dict[str, object]:
         "logconfig_dict": gunicorn_logconfig(options.log_level),
         "proc_name": f"ocrkit-serve-{options.name}",
         "control_socket_disable": True,
+        # a dead worker's live gauges leave the metrics (prometheus_client's multiprocess mode)
+        "child_exit": _child_exit,
     }
+
+
+def _child_exit(server: object, worker: object) -> None:
+    mark_process_dead(getattr(worker, "pid", 0))
 
 
 def run(options: ServeOptions, *, predictor: Predictor | None = None) -> None:
@@ -614,6 +760,11 @@ def run(options: ServeOptions, *, predictor: Predictor | None = None) -> None:
         raise OcrkitError("the production server needs gunicorn", hint="pip install gunicorn") from None
 
     settings = gunicorn_settings(options)
+    os.environ[HEADER_TIMEOUT_ENV] = str(options.header_timeout_s)
+    os.environ[BODY_TIMEOUT_ENV] = str(options.body_timeout_s)
+    os.environ[SHED_DELAY_ENV] = str(options.shed_delay_s)
+    # Every worker writes its metrics to this server's own folder; any worker's scrape adds them up.
+    metrics_folder = multiprocess_begin()
 
     class OcrkitApplication(BaseApplication):
         def load_config(self) -> None:
@@ -622,7 +773,13 @@ def run(options: ServeOptions, *, predictor: Predictor | None = None) -> None:
                     self.cfg.set(key, value)
 
         def load(self):
-            # Runs in each worker after the fork (no preload): the model loads there.
+            # Runs in each worker after the fork (no preload): the model loads there, and OpenCV with
+            # it, after its decode caps are set to the gateway's limits.
+            cap_decoder(options.limits())
+            native_stderr.route()  # libpng / OpenCV messages become JSON log lines too
             return build_app(options, predictor=predictor)
 
-    OcrkitApplication().run()
+    try:
+        OcrkitApplication().run()
+    finally:
+        multiprocess_end(metrics_folder)

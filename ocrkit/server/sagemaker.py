@@ -1,10 +1,11 @@
 """The SageMaker container contract: `GET /ping`, `POST /invocations`.
 
-`/invocations` takes `image/png`, `image/jpeg`, `image/webp`, `image/tiff`, `application/x-image`,
-`application/octet-stream` (raw bytes) or `application/json` (`{"image": "<base64>"}`,
-`{"images": [...]}`), and answers `{"text", "confidence"}` (`{"results": [...]}` for a batch), or the bare
-text for `Accept: text/plain`. It never fetches URLs: the gateway does that before calling the endpoint.
-The same functions back `ocrkit.runtime.sagemaker_entry` (the PyTorch container's inference.py).
+`/invocations` takes `image/png`, `image/jpeg`, `application/x-image`, `application/octet-stream` (raw
+bytes; WebP and TIFF are recognised by content and refused with 415) or `application/json`
+(`{"image": "<base64>"}`, `{"images": [...]}`), and answers `{"text", "confidence"}` (`{"results": [...]}`
+for a batch), or the bare text for `Accept: text/plain`. It never fetches URLs: the gateway does that
+before calling the endpoint. The same functions back `ocrkit.runtime.sagemaker_entry` (the PyTorch
+container's inference.py).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ocrkit.gateway.errors import Code, bad_request, too_large
-from ocrkit.gateway.inputs import ParsedInput, read_item
+from ocrkit.gateway.inputs import ParsedInput, check_request_pixels, read_item
 from ocrkit.gateway.limits import Limits
 from ocrkit.gateway.messages import HttpResponse
 from ocrkit.gateway.responses import json_response
@@ -76,6 +76,7 @@ def parse_instances(doc: object, limits: Limits) -> ParsedInput:
     if not isinstance(char_probs, bool):
         raise bad_request(Code.INVALID_FIELD, "field 'parameters.char_probs' must be true or false")
     images = [read_item(item, f"instances[{i}]", limits, None) for i, item in enumerate(instances)]
+    check_request_pixels(images, limits)
     return ParsedInput(images, batch=True, char_probs=char_probs)
 
 

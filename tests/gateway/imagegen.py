@@ -93,3 +93,40 @@ def make_tiff_header_only(width: int, height: int, *, big_endian: bool = False) 
     ifd += struct.pack(o + "I", 0)
     magic = b"MM\x00*" if big_endian else b"II*\x00"
     return magic + struct.pack(o + "I", ifd_offset) + strip + ifd
+
+
+def make_tiff_two_sizes(first: tuple[int, int], last: tuple[int, int], *, bomb: bool = False) -> bytes:
+    """A little-endian greyscale TIFF whose one IFD holds ImageWidth/ImageLength twice: `first`, then
+    `last`. libtiff (OpenCV's decoder) keeps the first; a guard that keeps the last is fooled.
+
+    With `bomb=True` the one deflate strip really holds first[0] x first[1] zero bytes (about 1/1000 of
+    that on disk: 20000 x 20000 is ~390 KB), so a decoder that believes the first tags allocates it all;
+    otherwise the strip holds `last`'s pixels only (cheap, for tests that must not decode it).
+    """
+    import zlib
+
+    width, height = first if bomb else last
+    packer = zlib.compressobj(9)
+    row = b"\x00" * width
+    strip = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    entries = [
+        (256, 4, 1, first[0]),
+        (257, 4, 1, first[1]),
+        (256, 4, 1, last[0]),
+        (257, 4, 1, last[1]),
+        (258, 3, 1, 8),
+        (259, 3, 1, 8),  # Adobe deflate
+        (262, 3, 1, 1),
+        (273, 4, 1, 8),
+        (277, 3, 1, 1),
+        (278, 4, 1, first[1]),
+        (279, 4, 1, len(strip)),
+    ]
+    ifd = struct.pack("<H", len(entries))
+    for tag, typ, count, value in entries:
+        if typ == 3:
+            ifd += struct.pack("<HHIHH", tag, typ, count, value, 0)
+        else:
+            ifd += struct.pack("<HHII", tag, typ, count, value)
+    ifd += struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", 8 + len(strip)) + strip + ifd

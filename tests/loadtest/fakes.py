@@ -54,3 +54,16 @@ def broken() -> Echo:
 def exits() -> Echo:
     """A worker that dies while loading, with gunicorn's boot-error status (the server halts)."""
     os._exit(3)
+
+
+class NoisyEcho(Echo):
+    """Echo that also writes to file descriptor 2 directly, as libpng does with its warnings."""
+
+    def predict_images(self, images: list[bytes]) -> list[Prediction]:
+        os.write(2, b"libpng warning: iCCP: known incorrect sRGB profile\n")
+        os.write(2, b"a native message without its newline")
+        return super().predict_images(images)
+
+
+def noisy() -> Echo:
+    return NoisyEcho()

@@ -87,6 +87,21 @@ def test_a_run_against_the_model_server(serve) -> None:
     assert warm_up(server.url, PNG, requests=1).status == 200
 
 
+def _always_busy(environ, start_response):
+    start_response("503 Service Unavailable", [("Retry-After", "1"), ("Content-Length", "0")])
+    return [b""]
+
+
+def test_retry_after_is_honoured_unless_ignored(serve) -> None:
+    """One client, a server that always answers 503 + Retry-After: 1, for 1.5 s."""
+    server = serve(_always_busy)
+    polite = run_load(server.url, PNG, concurrency=1, duration_s=1.5, timeout_s=10)
+    storm = run_load(server.url, PNG, concurrency=1, duration_s=1.5, timeout_s=10, honour_retry_after=False)
+    assert set(polite.by_status) == set(storm.by_status) == {"503"}
+    assert polite.requests <= 2  # the request at 0 s, then waits 1 s, then the one at ~1 s
+    assert storm.requests > 2 * polite.requests  # resends at once after each refusal
+
+
 def test_a_closed_port_counts_connection_errors() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -132,8 +147,32 @@ def test_overload_is_shed_with_503_and_the_server_recovers(tmp_path) -> None:
         assert rss_before > 0 and rss_after < rss_before + 200 * MiB
         samples = parse_exposition(get(served.url, "/metrics")[2].decode())
         assert samples[("ocrkit_http_requests_rejected_total", (("route", "/predict"),))] > 0
+        refused = samples[("ocrkit_http_requests_rejected_total", (("route", "/predict"),))]
+    # refusals are counted, not logged one by one: one summary line per 10 s at most
     log = served.log_text()
-    assert '"error": "overloaded"' in log
+    assert '"error": "overloaded"' not in log
+    shed_lines = [line for line in log.splitlines() if '"shed"' in line]
+    assert 1 <= len(shed_lines) <= 2 and refused >= result.by_status["503"]
+
+
+@pytest.mark.slow
+def test_a_retry_storm_is_refused_off_thread_and_slowed_down(tmp_path) -> None:
+    """16 clients that ignore Retry-After against 2 admitted requests: each refusal is answered by the
+    worker's main loop 0.5 s late and closes the connection, so the storm cannot outrun the model
+    (before: every refusal came back at once and was resent at once, hundreds a second)."""
+    args = ["--predictor", "tests.loadtest.fakes:slow", "--max-inflight", "2", "--max-batch", "2"]
+    with running_server(args, tmp_path=tmp_path, env={SLOW_ENV: "0.2"}) as served:
+        result = run_load(
+            served.url, PNG, concurrency=16, duration_s=3.0, timeout_s=30.0, honour_retry_after=False
+        )
+        refused = result.by_status.get("503", 0)
+        assert result.ok > 0 and refused > 0 and set(result.by_status) <= {"200", "503"}, result.by_status
+        # 14 storming clients x 3 s / 0.5 s per refusal = 84 at most, plus the first round
+        assert refused <= 14 * (3.0 / 0.5 + 1), result.by_status
+        assert result.retry_after == refused
+        samples = parse_exposition(get(served.url, "/metrics")[2].decode())
+        assert samples[("ocrkit_http_requests_rejected_total", (("route", "/predict"),))] >= refused
+        assert get(served.url, "/ping")[0] == 200
 
 
 @pytest.mark.slow
@@ -167,6 +206,25 @@ def test_ocrkit_loadtest_cli_at_1_8_and_32_clients(tmp_path) -> None:
         )
         assert table.returncode == 0, table.stderr
         assert "p95 ms" in table.stdout and "none" in table.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_ocrkit_loadtest_without_image_sends_a_rendered_sample(tmp_path) -> None:
+    """The README's example has no --image: a sample word is rendered and sent (it once crashed)."""
+    with running_server(["--predictor", "tests.loadtest.fakes:echo"], tmp_path=tmp_path) as served:
+        done = subprocess.run(
+            [sys.executable, "-m", "ocrkit.cli", "loadtest", "--url", served.url]
+            + ["-c", "1", "--duration", "0.5", "--format", "json", "--ignore-retry-after"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["image"].startswith("rendered sample '") and doc["retry_after"] == "ignored"
+    assert doc["results"][0]["ok"] == doc["results"][0]["requests"] > 0
 
 
 def test_loadtest_refuses_a_remote_url_unless_allowed() -> None:

@@ -4,6 +4,7 @@ model and batching gauges; by itself and served at GET /metrics by the productio
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -17,7 +18,7 @@ PNG = make_png(32, 8)
 
 
 def sample(samples: dict, name: str, **labels: str) -> float:
-    return samples[(name, tuple(labels.items()))]
+    return samples[(name, tuple(sorted(labels.items())))]
 
 
 def test_counts_and_histogram_render_in_the_text_format() -> None:
@@ -35,7 +36,7 @@ def test_counts_and_histogram_render_in_the_text_format() -> None:
     assert sample(s, "ocrkit_http_requests_total", method="POST", route="/predict", status="503") == 1
     h = "ocrkit_http_request_duration_seconds"
     assert sample(s, f"{h}_bucket", route="/predict", le="0.1") == 2  # cumulative
-    assert sample(s, f"{h}_bucket", route="/predict", le="1") == 3
+    assert sample(s, f"{h}_bucket", route="/predict", le="1.0") == 3
     assert sample(s, f"{h}_bucket", route="/predict", le="+Inf") == 4
     assert sample(s, f"{h}_count", route="/predict") == 4
     assert sample(s, f"{h}_sum", route="/predict") == pytest.approx(2.56)
@@ -61,7 +62,7 @@ def test_label_values_are_escaped() -> None:
     m = Metrics()
     m.add_collector(lambda: [MetricFamily("x_info", "gauge", "odd labels", [({"v": 'a"b\\c\nd'}, 1)])])
     text = m.render()
-    assert 'x_info{v="a\\"b\\\\c\\nd"} 1' in text
+    assert 'x_info{v="a\\"b\\\\c\\nd"} 1.0' in text
     assert sample(parse_exposition(text), "x_info", v='a"b\\c\nd') == 1
 
 
@@ -127,3 +128,31 @@ def test_metrics_is_get_only(serve) -> None:
     server = serve(build_app(ServeOptions(), predictor=EchoPredictor(), environ={}, wait=True))
     reply = http_call(server, "POST", "/metrics", b"x", "text/plain")
     assert reply.status == 405 and reply.error_code == "method_not_allowed"
+
+
+@pytest.mark.slow
+def test_two_workers_add_up_in_every_scrape(tmp_path) -> None:
+    """6 requests over --workers 2 read back as 6 from whichever worker answers (they once read 2, 2, 4)."""
+    from tests.loadtest.servers import get, post, running_server
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    args = ["--predictor", "tests.loadtest.fakes:echo", "--workers", "2"]
+    with running_server(args, tmp_path=tmp_path, env={"TMPDIR": str(scratch)}) as served:
+        until = time.monotonic() + 60
+        while served.log_text().count('"model loaded"') < 2 and time.monotonic() < until:
+            time.sleep(0.1)
+        for _ in range(6):
+            assert post(served.url, "/predict", PNG, "image/png")[0] == 200
+        assert [p.name.startswith("ocrkit-metrics-") for p in scratch.iterdir()] == [True]
+        seen = []
+        for _ in range(8):  # new connections: gunicorn hands them to either worker
+            s = parse_exposition(get(served.url, "/metrics")[2].decode())
+            seen.append(
+                sample(s, "ocrkit_http_requests_total", method="POST", route="/predict", status="200")
+            )
+            workers = {labels for (name, labels) in s if name == "ocrkit_worker_info"}
+            assert len(workers) == 2
+            assert sample(s, "ocrkit_admission_limit") == 64  # 32 per worker, summed
+        assert seen == [6] * 8
+    assert list(scratch.iterdir()) == []  # the per-server folder is removed at stop

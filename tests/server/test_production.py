@@ -17,6 +17,7 @@ import pytest
 
 from ocrkit.errors import OcrkitError
 from ocrkit.server.jsonlog import REQUEST_LOGGER, JsonFormatter, gunicorn_logconfig
+from ocrkit.server.metrics import parse_exposition
 from ocrkit.server.production import (
     OVERLOADED,
     ServeOptions,
@@ -68,9 +69,13 @@ def test_the_page_is_served_with_its_files(echo_server) -> None:
         reply = http_call(echo_server, "GET", f"/static/{name}")
         assert reply.status == 200 and reply.headers["content-type"].startswith(ctype)
     assert "url(" not in http_call(echo_server, "GET", "/static/style.css").text
-    assert re.findall(r"fetch\(([^,]*),", http_call(echo_server, "GET", "/static/app.js").text) == [
-        '"/predict"'
-    ]
+    # the page talks to this server only: /predict, the sample list, and the samples that list names
+    fetched = re.findall(r"fetch\(([^,)]*)", http_call(echo_server, "GET", "/static/app.js").text)
+    assert sorted(fetched) == ['"/predict"', '"/samples.json"', "sample.url"]
+    samples = http_call(echo_server, "GET", "/samples.json").json()
+    assert samples and all(sample["url"].startswith("/static/samples/") for sample in samples)
+    first = http_call(echo_server, "GET", samples[0]["url"])
+    assert first.status == 200 and first.headers["content-type"] == "image/jpeg"
     assert http_call(echo_server, "GET", "/index.html").status == 200
 
 
@@ -154,7 +159,7 @@ def test_options_are_checked() -> None:
 def test_gunicorn_is_configured_for_bounded_concurrency() -> None:
     s = gunicorn_settings(ServeOptions(port=9000, workers=2, max_inflight=4, timeout_s=5))
     assert s["bind"] == ["127.0.0.1:9000"] and s["workers"] == 2
-    assert s["worker_class"] == "gthread" and s["threads"] == 12
+    assert s["worker_class"] == "ocrkit.server.worker.OcrkitWorker" and s["threads"] == 12
     assert s["preload_app"] is False  # each worker builds its app and loads the model itself
     assert s["timeout"] == 35 and s["accesslog"] is None
     assert gunicorn_settings(ServeOptions(host="::1", port=9))["bind"] == ["[::1]:9"]
@@ -233,10 +238,9 @@ def test_ocrkit_serve_runs_gunicorn_and_stops_gracefully(tmp_path) -> None:
         status, _, body = post(served.url, "/invocations", PNG, "image/png", {"Accept": "text/plain"})
         assert (status, body) == (200, b"png 40x10")
         status, _, body = get(served.url, "/metrics")
-        assert (
-            status == 200
-            and b'ocrkit_http_requests_total{method="POST",route="/predict",status="200"} 1' in body
-        )
+        samples = parse_exposition(body.decode())
+        key = ("ocrkit_http_requests_total", (("method", "POST"), ("route", "/predict"), ("status", "200")))
+        assert status == 200 and samples[key] == 1
         assert get(served.url, "/")[0] == 200
         code = stop(served)
         assert code == 0  # SIGTERM: graceful stop
@@ -322,3 +326,59 @@ def test_serving_code_imports_without_torch_or_gunicorn() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "OK"
+
+
+def _serve_fails(args: list[str], tmp_path) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "OCRKIT_DEMO_WEIGHTS": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "ocrkit.cli", "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def test_serve_on_a_busy_port_is_one_line_and_exit_2(tmp_path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = _serve_fails(["--predictor", "tests.loadtest.fakes:echo", "--port", str(port)], tmp_path)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "already in use" in lines[0], done.stderr  # before: 14 lines over 5 s
+
+
+@pytest.mark.model
+def test_serve_refuses_weights_it_cannot_load(tmp_path) -> None:
+    """A corrupt file and a wrong-architecture one: one line, exit 2, before any worker starts."""
+    import torch
+
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"PK\x03\x04 not really a checkpoint" * 10)
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"model": {"backbone.conv1.weight": torch.zeros(3, 3)}}, wrong)
+    for weights in (corrupt, wrong):
+        done = _serve_fails(["--weights", str(weights), "--port", "0"], tmp_path)
+        assert done.returncode == 2, done.stderr  # before: served, answering 503 forever
+        assert "Traceback" not in done.stderr and "Booting worker" not in done.stderr
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and f"cannot serve {weights}" in lines[0], done.stderr
+
+
+@pytest.mark.slow
+def test_native_stderr_lines_become_json_log_lines(tmp_path) -> None:
+    """What C code writes to fd 2 (libpng's warnings) no longer interleaves with the JSON lines."""
+    with running_server(["--predictor", "tests.loadtest.fakes:noisy"], tmp_path=tmp_path) as served:
+        for _ in range(3):
+            assert post(served.url, "/predict", PNG, "image/png")[0] == 200
+        stop(served)
+    lines = [line for line in served.log_text().splitlines() if line.strip()]
+    text_lines = [line for line in lines if not line.startswith("{")]
+    assert len(text_lines) <= 2, text_lines  # the two lines `ocrkit serve` prints before gunicorn starts
+    native = [json.loads(line) for line in lines if line.startswith("{") and '"ocrkit.native"' in line]
+    assert sum("libpng warning" in n["msg"] for n in native) == 3 and native[0]["level"] == "warning"

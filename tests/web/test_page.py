@@ -44,6 +44,23 @@ def test_picking_an_image_shows_the_text_confidence_and_time(page, echo_endpoint
     assert f"curl --location {echo_endpoint.url}/predict" in page.text_content("#curl")
 
 
+def test_the_shipped_samples_can_be_tried_from_the_page(page, echo_endpoint, tmp_path) -> None:
+    open_page(page, echo_endpoint)
+    buttons = page.locator("#samples button.sample")
+    assert page.is_visible("#samples-box") and buttons.count() == 12  # ocrkit/assets/samples
+    page.click("#samples button[data-name='sample01.jpg']")
+    page.wait_for_selector("#answer", state="visible")
+    assert re.fullmatch(r"jpeg \d+x\d+", page.text_content("#text") or "")  # the sample's bytes were sent
+    assert page.text_content("#confidence") == "87.5 %"
+    assert page.text_content("#expected") == "Written on the sample: заявление"
+    assert "sample01.jpg" in (page.text_content("#source") or "")
+    own = tmp_path / "line.png"
+    own.write_bytes(make_png(40, 10))
+    page.set_input_files("#file", str(own))  # an own file: no expected text is shown
+    page.wait_for_selector("#text:text('png 40x10')")
+    assert page.is_hidden("#expected")
+
+
 def test_a_file_that_is_not_an_image_is_explained(page, echo_endpoint, tmp_path) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("these are words, not a picture of them", encoding="utf-8")
@@ -51,7 +68,7 @@ def test_a_file_that_is_not_an_image_is_explained(page, echo_endpoint, tmp_path)
     page.set_input_files("#file", str(notes))
     page.wait_for_selector("#error", state="visible")
     assert page.text_content("#error-text") == (
-        "That file is not an image. Choose a PNG, JPEG, WebP or TIFF picture of handwritten text."
+        "That file is not an image. Choose a PNG or JPEG picture of handwritten text."
     )
     assert page.is_hidden("#answer")
 

@@ -3,17 +3,22 @@
 "use strict";
 
 (function () {
-  const RAW_TYPES = ["image/png", "image/jpeg", "image/webp", "image/tiff"];
+  const RAW_TYPES = ["image/png", "image/jpeg"];
   const LOW_CONFIDENCE = 0.5;
 
   // The gateway's error codes, in plain words. The server's own message is shown below as detail.
   const MESSAGES = {
+    bad_request: "The request could not be read. Reload the page and try again.",
+    request_timeout: "The upload took too long. Check the connection and try again.",
+    uri_too_long: "The request could not be read. Reload the page and try again.",
+    headers_too_large: "The request could not be read. Reload the page and try again.",
+    not_implemented: "The request could not be read. Reload the page and try again.",
     empty_body: "The file is empty. Choose a picture of handwritten text.",
     bad_json: "The request could not be read. Reload the page and try again.",
     bad_base64: "The request could not be read. Reload the page and try again.",
     missing_field: "The request could not be read. Reload the page and try again.",
     invalid_field: "The request could not be read. Reload the page and try again.",
-    not_an_image: "That file is not an image. Choose a PNG, JPEG, WebP or TIFF picture of handwritten text.",
+    not_an_image: "That file is not an image. Choose a PNG or JPEG picture of handwritten text.",
     truncated_image: "The image file is cut short. Save it again and retry.",
     undecodable_image: "The image could not be decoded. Save it as PNG or JPEG and retry.",
     not_found: "The page could not find the recognition service at this address.",
@@ -22,7 +27,8 @@
     image_too_large: "The image is too large. Crop it to the line of text, or save it smaller, and retry.",
     image_too_many_pixels: "The image has too many pixels. Crop it to the line of text and retry.",
     batch_too_large: "Too many images in one request.",
-    unsupported_media_type: "This kind of file is not accepted. Use a PNG, JPEG, WebP or TIFF image.",
+    request_too_many_pixels: "The images are too large together. Send fewer at a time, or crop them.",
+    unsupported_media_type: "This kind of file is not accepted. Use a PNG or JPEG image.",
     unsupported_image_format: "This image format is not supported. Save it as PNG or JPEG and retry.",
     url_refused: "That address cannot be used. Give a public https:// link to an image.",
     url_fetch_failed: "The image at that address could not be downloaded.",
@@ -54,7 +60,11 @@
     errorText: $("error-text"),
     errorDetail: $("error-detail"),
     curl: $("curl"),
+    samplesBox: $("samples-box"),
+    samples: $("samples"),
+    expected: $("expected"),
   };
+  let expectedText = null; // the true text of a shipped sample, shown beside the answer
   let previewUrl = null;
   let generation = 0;
 
@@ -101,6 +111,8 @@
     }
     els.time.textContent = time;
     els.model.textContent = doc.model || "—";
+    els.expected.textContent = expectedText === null ? "" : "Written on the sample: " + expectedText;
+    show(els.expected, expectedText !== null);
     show(els.answer, true);
     document.body.dataset.state = "answered";
   }
@@ -162,6 +174,7 @@
 
   function sendFile(file) {
     if (!file) return;
+    expectedText = null;
     const type = RAW_TYPES.includes(file.type) ? file.type : file.type.startsWith("image/") ? file.type : "application/octet-stream";
     setPreview(URL.createObjectURL(file), file.name + " · " + formatBytes(file.size));
     send(file, type);
@@ -177,8 +190,49 @@
       showError("That is not a web address. It should start with https://", "");
       return;
     }
+    expectedText = null;
     setPreview(url, url);
     send(JSON.stringify({ url: url }), "application/json");
+  }
+
+  async function sendSample(sample) {
+    let blob;
+    try {
+      const response = await fetch(sample.url);
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      blob = await response.blob();
+    } catch (exc) {
+      showError("The sample image could not be loaded.", String(exc && exc.message ? exc.message : exc));
+      return;
+    }
+    expectedText = sample.label;
+    setPreview(URL.createObjectURL(blob), sample.name + " · " + formatBytes(blob.size));
+    send(blob, blob.type === "image/png" ? "image/png" : "image/jpeg");
+  }
+
+  async function listSamples() {
+    let samples = [];
+    try {
+      const response = await fetch("/samples.json");
+      samples = response.ok ? await response.json() : [];
+    } catch (exc) {
+      samples = [];
+    }
+    if (!Array.isArray(samples) || samples.length === 0) return;
+    for (const sample of samples) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "sample";
+      button.dataset.name = sample.name;
+      button.title = "Read " + sample.name;
+      const img = document.createElement("img");
+      img.src = sample.url;
+      img.alt = "Sample " + sample.name;
+      button.appendChild(img);
+      button.addEventListener("click", () => sendSample(sample));
+      els.samples.appendChild(button);
+    }
+    show(els.samplesBox, true);
   }
 
   function formatBytes(n) {
@@ -236,5 +290,7 @@
       sendFile(items[0]);
     }
   });
-  document.body.dataset.state = "ready";
+  listSamples().finally(() => {
+    document.body.dataset.state = "ready";
+  });
 })();
