@@ -31,9 +31,10 @@ $(STAMP_BASE): pyproject.toml constraints.txt | $(PY)
 	$(PIP) -e .
 	touch $@
 
-# Full install: + the model extra (torch, torchvision, opencv) and the test tools.
+# Full install: + the model extra (torch, torchvision, opencv), Ray (ocrkit batch --runner ray)
+# and the test tools.
 $(STAMP_FULL): pyproject.toml constraints.txt | $(PY)
-	$(PIP) -e '.[model,dev]'
+	$(PIP) -e '.[model,ray,dev]'
 	touch $@ $(STAMP_BASE)
 
 install: $(STAMP_BASE)

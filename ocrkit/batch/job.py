@@ -151,7 +151,8 @@ def make_plan_runner(plan: BatchPlan) -> Runner:
 
 
 def run_batch(plan: BatchPlan, runner: Runner, progress: Progress | None = None) -> BatchSummary:
-    """Run the plan with a runner that is not yet prepared; rows reach the sink chunk by chunk."""
+    """Run the plan with a prepared runner (``runner.prepare()``, needed only when images are
+    pending); rows reach the sink chunk by chunk. The runner is closed at the end."""
     r = plan.request
     info = {
         "weights": str(plan.settings.weights),
@@ -181,7 +182,6 @@ def run_batch(plan: BatchPlan, runner: Runner, progress: Progress | None = None)
         summary.completed = True
         return summary
 
-    runner.prepare()
     started = time.perf_counter()
 
     def emit(rows: list[ResultRow]) -> None:

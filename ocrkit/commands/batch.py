@@ -127,6 +127,8 @@ def register(app: typer.Typer) -> None:
         err = Console(stderr=True, highlight=False)
         plan = plan_batch(request)
         run = make_plan_runner(plan)
+        if plan.pending:
+            run.prepare()  # loads the model, joins Ray: may still refuse, before anything is written
         if is_demo_weights(plan.settings.weights):
             err.print("[dim]using the demo checkpoint shipped with ocrkit (pass --weights for your own)[/]")
         if plan.already_done:
