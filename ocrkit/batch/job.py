@@ -106,7 +106,14 @@ def _check(request: BatchRequest) -> None:
         raise OcrkitError(f"--workers must be at least 1 (got {request.workers})")
     if request.batch_size < 1:
         raise OcrkitError(f"--batch-size must be at least 1 (got {request.batch_size})")
-    if not is_bucket_url(request.out) and Path(request.out).expanduser().is_dir():
+    if is_bucket_url(request.out):
+        url = parse_bucket_url(request.out)
+        if not url.key or url.key.endswith("/"):
+            raise OcrkitError(
+                f"--out {url} names a folder, not an object",
+                hint=f"name the results object, e.g. {url.scheme}://{url.bucket}/{url.key}results.jsonl",
+            )
+    elif Path(request.out).expanduser().is_dir():
         raise OcrkitError(f"--out {request.out} is a directory", hint="name a file, e.g. results.jsonl")
 
 

@@ -146,11 +146,22 @@ def register(app: typer.Typer) -> None:
             TextColumn("ETA"),
             TimeRemainingColumn(),
         )
-        with Progress(*columns, console=err, transient=False) as bar:
-            task = bar.add_task("batch", total=len(plan.pending), errors=0)
-            summary = run_batch(
-                plan, run, lambda done, errors: bar.update(task, completed=done, errors=errors)
+        written = [0]
+
+        def progress(done: int, errors: int) -> None:
+            written[0] = done
+            bar.update(task, completed=done, errors=errors)
+
+        try:
+            with Progress(*columns, console=err, transient=False) as bar:
+                task = bar.add_task("batch", total=len(plan.pending), errors=0)
+                summary = run_batch(plan, run, progress)
+        except KeyboardInterrupt:
+            err.print(
+                f"interrupted: {written[0]} image(s) of this run are in {escape(plan.sink.location)}; "
+                "run the same command again to resume"
             )
+            raise typer.Exit(130) from None
 
         if summary_fmt is SummaryFormat.json:
             typer.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=2))
