@@ -55,7 +55,13 @@ def lines(path: Path) -> int:
 def test_killed_run_then_resume_has_no_gaps_and_no_duplicates(many, tmp_path, sig):
     out = tmp_path / "r.jsonl"
     proc = subprocess.Popen(
-        command(many, out), env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path
+        command(many, out),
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        # Ctrl-C reaches the run even when this test itself runs with SIGINT ignored (a background job)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 300
     while lines(out) < 40:

@@ -134,6 +134,8 @@ class RayRunner:
             options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
             if self.address:
                 options["address"] = self.address
+                if self.address.removeprefix("ray://").startswith(("127.", "localhost:")):
+                    options["_node_ip_address"] = "127.0.0.1"  # a cluster on loopback: stay on it
             else:
                 options.update(_node_ip_address="127.0.0.1", object_store_memory=LOCAL_OBJECT_STORE)
             try:
