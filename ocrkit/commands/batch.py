@@ -159,7 +159,8 @@ def register(app: typer.Typer) -> None:
         except KeyboardInterrupt:
             err.print(
                 f"interrupted: {written[0]} image(s) of this run are in {escape(plan.sink.location)}; "
-                "run the same command again to resume"
+                "run the same command again to resume",
+                soft_wrap=True,
             )
             raise typer.Exit(130) from None
 
