@@ -40,6 +40,7 @@ class BatchRequest:
     runner: str = "local"
     address: str | None = None
     device: str | None = None
+    threads: int | None = None
     overwrite: bool = False
 
 
@@ -106,6 +107,8 @@ def _check(request: BatchRequest) -> None:
         raise OcrkitError(f"--workers must be at least 1 (got {request.workers})")
     if request.batch_size < 1:
         raise OcrkitError(f"--batch-size must be at least 1 (got {request.batch_size})")
+    if request.threads is not None and request.threads < 1:
+        raise OcrkitError(f"--threads must be at least 1 (got {request.threads})")
     if is_bucket_url(request.out):
         url = parse_bucket_url(request.out)
         if not url.key or url.key.endswith("/"):
@@ -148,7 +151,9 @@ def plan_batch(request: BatchRequest) -> BatchPlan:
     )
     done = sink.done_sources() if decision.action == "resume" else set()
     pending = [k for k in keys if k not in done]
-    settings = EngineSettings(engine.value, weights, device=request.device, batch_size=request.batch_size)
+    settings = EngineSettings(
+        engine.value, weights, device=request.device, batch_size=request.batch_size, threads=request.threads
+    )
     return BatchPlan(request, source, sink, params, settings, decision, len(keys), pending)
 
 
@@ -165,6 +170,7 @@ def run_batch(plan: BatchPlan, runner: Runner, progress: Progress | None = None)
         "weights": str(plan.settings.weights),
         "batch_size": r.batch_size,
         "workers": r.workers,
+        "threads": r.threads,
         "runner": runner.name,
         "started": now(),
         "status": "running",

@@ -99,6 +99,13 @@ def register(app: typer.Typer) -> None:
         device: str | None = typer.Option(
             None, "--device", help="cpu, cuda or cuda:N (default: CUDA when available).", show_default=False
         ),
+        threads: int | None = typer.Option(
+            None,
+            "--threads",
+            help="torch CPU threads per model (default: torch's choice here; CPUs / workers per Ray actor). "
+            "On a busy machine 1 can be much faster than 2: measure with `ocrkit bench --threads`.",
+            show_default=False,
+        ),
         resume: bool = typer.Option(
             False, "--resume", help="Continue RESULTS (the default when it exists and matches this run)."
         ),
@@ -122,6 +129,7 @@ def register(app: typer.Typer) -> None:
             runner=runner,
             address=address,
             device=device,
+            threads=threads,
             overwrite=overwrite,
         )
         err = Console(stderr=True, highlight=False)

@@ -117,6 +117,7 @@ def test_labels_tsv_source_with_a_missing_image_is_an_error_row(tmp_path):
         (["{folder}", "--out", "{tmp}"], "is a directory"),
         (["{folder}", "--out", "{out}", "--workers", "0"], "--workers must be at least 1"),
         (["{folder}", "--out", "{out}", "--batch-size", "0"], "--batch-size must be at least 1"),
+        (["{folder}", "--out", "{out}", "--threads", "0"], "--threads must be at least 1"),
         (["{folder}", "--out", "{out}", "--engine", "tflite"], "unknown engine"),
         (["{folder}", "--out", "{out}", "--runner", "spark"], "unknown runner"),
         (["{folder}", "--out", "{out}", "--weights", "{missing}"], "not found"),
@@ -168,3 +169,17 @@ def test_onnx_engine_goes_through_the_engine_seam(folder, tmp_path, monkeypatch)
     assert rows["trunc.png"]["text"] == "120 bytes"  # a PNG by its first bytes; the engine decides
     manifest = json.loads((tmp_path / "r.jsonl.manifest.json").read_text())
     assert manifest["params"]["engine"] == "onnx"
+
+
+def test_threads_sets_the_models_cpu_threads(folder, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        out = tmp_path / "r.jsonl"
+        assert run(["batch", str(folder), "--out", str(out), "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+        assert json.loads((tmp_path / "r.jsonl.manifest.json").read_text())["info"]["threads"] == 1
+        assert len(read_jsonl(out)) == len(FOLDER_KEYS)
+    finally:
+        torch.set_num_threads(before)

@@ -37,6 +37,9 @@ def free_port() -> int:
 def ray_head(tmp_path_factory):
     port = free_port()
     logs = tmp_path_factory.mktemp("ray-head")
+    # `ray start` records its address here for later ray.init() calls; put back what was there before
+    current = Path("/tmp/ray/ray_current_cluster")
+    before = current.read_bytes() if current.exists() else None
     ray_bin = Path(sys.executable).with_name("ray")
     args = [str(ray_bin), "start", "--head", "--block", "--port", str(port), "--num-cpus", "2"]
     args += ["--object-store-memory", str(100 * 1024 * 1024), "--include-dashboard=false"]
@@ -64,6 +67,10 @@ def ray_head(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+        if before is None:
+            current.unlink(missing_ok=True)
+        else:
+            current.write_bytes(before)
 
 
 def test_joins_a_cluster_by_address_and_writes_the_local_rows(ray_head, tmp_path):

@@ -22,10 +22,19 @@ class EngineSettings:
     weights: Path
     device: str | None = None
     batch_size: int = 32
+    #: CPU threads for the torch engine's model (None: torch's own choice; the Ray runner picks per actor)
+    threads: int | None = None
     options: dict = field(default_factory=dict)
 
-    def load(self):
+    def load(self, threads: int | None = None):
+        """The predictor, in this process; ``threads`` (else ``self.threads``) sets torch's CPU threads."""
         from ocrkit.engine import load_predictor
+
+        chosen = threads or self.threads
+        if chosen and self.engine == "torch":
+            import torch
+
+            torch.set_num_threads(chosen)
 
         return load_predictor(
             self.engine, self.weights, device=self.device, batch_size=self.batch_size, **self.options

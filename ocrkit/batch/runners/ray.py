@@ -72,12 +72,8 @@ class OcrActor:
 
         from ocrkit.batch.runners.local import _quiet_opencv
 
-        if threads and settings.engine == "torch":
-            import torch
-
-            torch.set_num_threads(threads)
         _quiet_opencv()
-        self.inference = Inference(settings.load())
+        self.inference = Inference(settings.load(threads))
         self.pool = ThreadPoolExecutor(max_workers=2)
 
     def _prepare(self, item: tuple[str, bytes, str]) -> Prepared:
@@ -136,8 +132,10 @@ class RayRunner:
                 options["address"] = self.address
                 if self.address.removeprefix("ray://").startswith(("127.", "localhost:")):
                     options["_node_ip_address"] = "127.0.0.1"  # a cluster on loopback: stay on it
-            else:
-                options.update(_node_ip_address="127.0.0.1", object_store_memory=LOCAL_OBJECT_STORE)
+            else:  # "local": a new Ray here, never a cluster some earlier `ray start` left behind
+                options.update(
+                    address="local", _node_ip_address="127.0.0.1", object_store_memory=LOCAL_OBJECT_STORE
+                )
             try:
                 ray.init(**options)
             except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -163,7 +161,7 @@ class RayRunner:
             return 1.0, 1.0, None
         cpus = max(1.0, total.get("CPU", 1.0))
         per_actor = max(0.1, math.floor(100 * (cpus - READ_CPUS) / self.workers) / 100)
-        return per_actor, 0.0, max(1, int(cpus // self.workers))
+        return per_actor, 0.0, self.settings.threads or max(1, int(cpus // self.workers))
 
     def run(self, source: Source, pending: list[str], emit: Emit) -> None:
         import ray.data
