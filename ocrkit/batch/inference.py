@@ -47,6 +47,8 @@ class Inference:
             return Prepared(source, data)
         except ImageDecodeError as exc:
             return Prepared(source, error=exc.message)
+        except Exception as exc:  # noqa: BLE001 - an odd image (e.g. a resize OpenCV refuses) is a row
+            return Prepared(source, error=f"not a readable image ({type(exc).__name__}: {exc})")
 
     def _run(self, payloads: Sequence[Any]) -> list[Prediction]:
         if self._tensors:
