@@ -31,10 +31,10 @@ $(STAMP_BASE): pyproject.toml constraints.txt | $(PY)
 	$(PIP) -e .
 	touch $@
 
-# Full install: + the model extra (torch, torchvision, opencv, onnx), the ONNX engine (onnxruntime)
-# and the test tools.
+# Full install: + the model extra (torch, torchvision, opencv, onnx), the ONNX engine (onnxruntime),
+# Ray (ocrkit batch --runner ray), the chart libraries and the test tools.
 $(STAMP_FULL): pyproject.toml constraints.txt | $(PY)
-	$(PIP) -e '.[model,onnx,dev,chart]'
+	$(PIP) -e '.[model,onnx,ray,dev,chart]'
 	touch $@ $(STAMP_BASE)
 
 install: $(STAMP_BASE)
