@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ocrkit import __version__
-from ocrkit.commands import batch, cost, deploy, export, model, serve, train
+from ocrkit.commands import batch, cost, deploy, export, inference, serve, train
 from ocrkit.errors import OcrkitError
 
 app = typer.Typer(
@@ -45,7 +45,7 @@ def _root(
     """ocrkit: deploy and price a handwritten-Cyrillic OCR endpoint."""
 
 
-for _module in (cost, model, export, serve, train, deploy, batch):
+for _module in (cost, inference, export, serve, train, deploy, batch):
     _module.register(app)
 
 

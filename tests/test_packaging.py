@@ -23,7 +23,7 @@ for name in ("torch", "torchvision", "numpy", "cv2", "PIL"):
 TORCH_FREE_MODULES = [
     "ocrkit.cli",
     "ocrkit.commands.cost",
-    "ocrkit.commands.model",
+    "ocrkit.commands.inference",
     "ocrkit.costing",
     "ocrkit.gateway",
     "ocrkit.prediction",

@@ -49,7 +49,7 @@ def bench_engines(
     save_profile: Path | None,
     as_json: bool,
 ) -> None:
-    from ocrkit.commands.model import _require_torch, bench_images
+    from ocrkit.commands.inference import _require_torch, bench_images
     from ocrkit.engine.bench import Comparison, cpu_name, load_average, measure_cold_start, time_engine
     from ocrkit.engine.manifest import file_sha256, is_export_dir, read_manifest
     from ocrkit.engine.onnx_runtime import OnnxPredictor, import_onnxruntime

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from ocrkit.costing import export
 from ocrkit.costing.engine import price
-from ocrkit.costing.model import CLOUD_LABELS, CLOUDS, PLAN_LABELS, Comparison
+from ocrkit.costing.results import CLOUD_LABELS, CLOUDS, PLAN_LABELS, Comparison
 from ocrkit.costing.scenario import builtin_names
 from ocrkit.errors import OcrkitError
 
@@ -199,7 +199,7 @@ def _serving(scenario, serving, requests, p95_ms, profile, chart, region, fmt, c
 
 def _render_serving(console: Console, c, chart) -> None:
     from ocrkit.costing.compare import label
-    from ocrkit.costing.model import money
+    from ocrkit.costing.results import money
 
     t = c.traffic
     head = [

@@ -23,7 +23,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ocrkit.commands.model import OutputFormat, _require_torch
+from ocrkit.commands.inference import _require_torch
+from ocrkit.commands.output import OutputFormat
 from ocrkit.errors import OcrkitError
 
 _SYNTH_HELP = """\

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ocrkit.costing.model import (
+from ocrkit.costing.results import (
     PLAN_LABELS,
     ZERO,
     CloudBudget,

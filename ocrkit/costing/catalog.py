@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ocrkit.config import config_error, read_yaml
-from ocrkit.costing.model import CatalogInfo, Cloud, fmt_num
+from ocrkit.costing.results import CatalogInfo, Cloud, fmt_num
 from ocrkit.costing.tiers import Tier
 from ocrkit.errors import ConfigError
 from ocrkit.resources import configs_dir

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ocrkit.costing.catalog import Catalog
-from ocrkit.costing.model import LineItem, Plan
+from ocrkit.costing.results import LineItem, Plan
 
 COVERAGE_NOTE = (
     "billed on demand: it does not run every hour of the month, and a commitment is charged for every "

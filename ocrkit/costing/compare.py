@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ocrkit.costing.capacity import ProfileBook, busy_fraction, gpu_speed, shipped_profiles
 from ocrkit.costing.catalog import Catalog, load_catalog
-from ocrkit.costing.model import CLOUDS
 from ocrkit.costing.profiles import load_profile
+from ocrkit.costing.results import CLOUDS
 from ocrkit.costing.scenario import LoadedScenario
 from ocrkit.costing.serving import OPTIONS, Inputs, Quote, Unpriced, price_option
 from ocrkit.costing.traffic import Traffic

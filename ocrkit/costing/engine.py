@@ -11,8 +11,8 @@ from pathlib import Path
 from ocrkit.costing.audit import audit
 from ocrkit.costing.catalog import Catalog, default_catalog, display_path, load_catalog
 from ocrkit.costing.commitments import commit
-from ocrkit.costing.model import CLOUDS, CloudBudget, Comparison, Finding, Method, PlanTotal
 from ocrkit.costing.report_method import report_budget
+from ocrkit.costing.results import CLOUDS, CloudBudget, Comparison, Finding, Method, PlanTotal
 from ocrkit.costing.scenario import LoadedScenario, load_scenario, service_usages
 from ocrkit.costing.services import PricingContext
 from ocrkit.errors import ConfigError, OcrkitError

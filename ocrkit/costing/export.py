@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ocrkit.costing.model import (
+from ocrkit.costing.results import (
     CLOUD_LABELS,
     PLAN_LABELS,
     CloudBudget,

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from ocrkit.costing.catalog import Catalog, PriceEntry
 from ocrkit.costing.commitments import commit
-from ocrkit.costing.model import (
+from ocrkit.costing.results import (
     CLOUD_LABELS,
     PLAN_LABELS,
     ZERO,

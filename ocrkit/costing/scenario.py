@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ocrkit.config import config_error, dotted, read_yaml
-from ocrkit.costing.model import PLANS, Plan
+from ocrkit.costing.results import PLANS, Plan
 from ocrkit.costing.services import ServiceDef, Usage
 from ocrkit.costing.services import aws as aws_services
 from ocrkit.costing.services import gcp as gcp_services

@@ -23,7 +23,7 @@ from ocrkit.costing.capacity import (
     instances_needed,
 )
 from ocrkit.costing.catalog import Catalog
-from ocrkit.costing.model import ZERO, LineItem
+from ocrkit.costing.results import ZERO, LineItem
 from ocrkit.costing.services import PricingContext
 from ocrkit.costing.traffic import Traffic
 

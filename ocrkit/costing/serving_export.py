@@ -8,7 +8,7 @@ import json
 from decimal import Decimal
 
 from ocrkit.costing.compare import ServingComparison, label
-from ocrkit.costing.model import money
+from ocrkit.costing.results import money
 from ocrkit.costing.serving import Quote
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ocrkit.costing.model import ZERO
+from ocrkit.costing.results import ZERO
 
 
 @dataclass(frozen=True)

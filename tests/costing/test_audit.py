@@ -7,7 +7,7 @@ from decimal import Decimal as D
 import pytest
 
 from ocrkit.costing import price
-from ocrkit.costing.model import money, same_cents
+from ocrkit.costing.results import money, same_cents
 
 
 @pytest.fixture(scope="module")

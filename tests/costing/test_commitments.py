@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 from ocrkit.costing import price
 from ocrkit.costing.commitments import commit
-from ocrkit.costing.model import LineItem, money
+from ocrkit.costing.results import LineItem, money
 
 
 def _line(

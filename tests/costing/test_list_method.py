@@ -7,7 +7,7 @@ from decimal import Decimal as D
 import pytest
 
 from ocrkit.costing import price
-from ocrkit.costing.model import money
+from ocrkit.costing.results import money
 from ocrkit.costing.services import PricingContext
 from ocrkit.costing.services import aws as aws_services
 from ocrkit.costing.services import gcp as gcp_services

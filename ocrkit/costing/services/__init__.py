@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ocrkit.costing.catalog import Catalog, FreeTier, PriceEntry
-from ocrkit.costing.model import ZERO, LineItem, fmt_num
+from ocrkit.costing.results import ZERO, LineItem, fmt_num
 from ocrkit.costing.tiers import Slice, apply_tiers
 from ocrkit.errors import ConfigError
 

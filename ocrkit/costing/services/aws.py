@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from ocrkit.costing.model import ZERO, LineItem, fmt_num
+from ocrkit.costing.results import ZERO, LineItem, fmt_num
 from ocrkit.costing.services import NonNegative, PricingContext, ServiceDef, Usage
 
 KIB_PER_GIB = Decimal(1024 * 1024)

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from ocrkit.costing.model import ZERO, LineItem, fmt_num
+from ocrkit.costing.results import ZERO, LineItem, fmt_num
 from ocrkit.costing.services import NonNegative, PricingContext, ServiceDef, Usage
 from ocrkit.costing.services.aws import KIB_PER_GIB, MB_PER_GB, MS_PER_S
 from ocrkit.errors import ConfigError

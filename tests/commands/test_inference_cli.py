@@ -187,7 +187,7 @@ def test_eval_with_a_perfect_predictor(capsys, monkeypatch, dataset):
         def predict_images(self, blobs):
             return [Prediction(by_bytes[b], 1.0) for b in blobs]
 
-    monkeypatch.setattr("ocrkit.commands.model._load_predictor", lambda *a, **k: Perfect())
+    monkeypatch.setattr("ocrkit.commands.inference._load_predictor", lambda *a, **k: Perfect())
     code, out, err = run(capsys, "eval", "--images", str(images), "--labels", str(tsv), "--format", "json")
     assert code == 0, err
     data = json.loads(out)
