@@ -365,12 +365,49 @@ def test_vertex_cpu_endpoint_picks_the_cheapest_machine_and_its_price():
     assert q.monthly == D(720) * D("0.0949995") * D("1.15")
 
 
-def test_a_region_with_cpu_nodes_but_no_t4_price_leaves_the_gpu_endpoint_out():
-    result = serving.price_option("gpu-endpoint", inputs("gcp", "europe-west4", traffic(1_000_000)))
-    assert isinstance(result, serving.Unpriced)
-    assert "vertex.prediction.gpu.nvidia-tesla-t4" in result.reason
+def test_vertex_gpu_endpoint_in_europe_west4_node_plus_t4():
+    q = serving.price_option("gpu-endpoint", inputs("gcp", "europe-west4", traffic(1_000_000)))
+    assert q.config == "n1-standard-4 + NVIDIA T4" and q.region == "europe-west4"
+    # 720 h x (n1-standard-4 $0.2405432 + T4 $0.3675 x 1.15); proxy function and API Gateway inside their
+    # free tiers; GCS 176 MB x $0.020 (no always-free storage in europe-west4)
+    node_and_gpu = D("0.2405432") + D("0.3675") * D("1.15")
+    assert q.monthly == D(720) * node_and_gpu + D(176) / MB_PER_GB * D("0.020")
+    assert q.committed["1yr"] == q.monthly - D(720) * node_and_gpu * D("0.10")
     cpu = serving.price_option("cpu-endpoint", inputs("gcp", "europe-west4", traffic(1_000_000)))
     assert isinstance(cpu, serving.Quote) and cpu.region == "europe-west4"
+
+
+# which options each shipped serving catalog prices end to end (the rest: one "not priced" line each)
+PRICED_BY_REGION = {
+    ("aws", "us-east-1"): {"gpu-endpoint", "cpu-endpoint", "serverless-endpoint", "function"},
+    ("aws", "eu-west-1"): set(),
+    ("gcp", "us-east4"): {"gpu-endpoint", "cpu-endpoint", "function"},
+    ("gcp", "us-central1"): {"gpu-endpoint", "cpu-endpoint", "function", "gpu-scale-to-zero"},
+    ("gcp", "europe-west4"): {"gpu-endpoint", "cpu-endpoint", "function", "gpu-scale-to-zero"},
+}
+
+
+@pytest.mark.parametrize(("cloud", "region"), sorted(PRICED_BY_REGION))
+def test_every_shipped_region_compares_all_options(capsys, cloud, region):
+    args = ("--scenario", "baseline", "--serving", "all", "--region", region)
+    code, out, _ = run(capsys, *args, "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    rows = [r for r in data["serving"] if r["cloud"] == cloud]
+    unpriced = [u for u in data["not_priced"] if u["cloud"] == cloud]
+    assert {r["region"] for r in rows} <= {region} and {u["region"] for u in unpriced} <= {region}
+    assert {r["option"] for r in rows} == PRICED_BY_REGION[cloud, region]
+    assert {u["option"] for u in unpriced} == set(serving.OPTIONS) - PRICED_BY_REGION[cloud, region]
+    assert all(D(r["monthly"]) > 0 for r in rows)
+    code, out, _ = run(capsys, *args)
+    assert code == 0 and region in out and "Recommended (overall)" in out
+
+
+def test_a_region_without_a_catalog_is_one_line_naming_the_priced_ones(capsys):
+    code, out, err = run(capsys, "--scenario", "baseline", "--serving", "all", "--region", "us-west-2")
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "us-west-2" in err and "aws-us-east-1" in err and "gcp-europe-west4" in err
 
 
 def test_a_region_where_nothing_asked_for_is_priced_is_one_line(capsys):
