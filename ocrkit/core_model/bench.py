@@ -35,38 +35,15 @@ from ocrkit.core_model.decoding import Decoded, FastDecoder, reference_decode
 from ocrkit.core_model.metrics import cer
 from ocrkit.core_model.network import MAX_DECODE_LEN, ModelConfig, TransformerModel
 from ocrkit.core_model.preprocess import preprocess_images
+from ocrkit.engine.bench import DEFAULT_BATCH_SIZES, Latency, StageCallback
 
 #: The label used when no weights are given: speed does not depend on training (token count aside).
 RANDOM_INIT_LABEL = "random-init resnet50/512 (--random-init)"
-DEFAULT_BATCH_SIZES = (1, 8, 32)
 
 #: Random weights never emit EOS, so every image would run to the 100-token limit, while a crop's text
 #: is ~9 characters (the samples average 8.9; the Kaggle crops are similar). Without trained weights the
 #: decoders are therefore capped at a typical length: 9 characters + EOS.
 TYPICAL_MAX_LEN = 10
-
-#: progress(stage): called when a stage starts, so that the CLI can say what it is timing.
-StageCallback = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Latency:
-    """Per-image latency samples summarised, in milliseconds."""
-
-    p50_ms: float
-    p95_ms: float
-    mean_ms: float
-    samples: int
-
-    @classmethod
-    def of(cls, seconds: Sequence[float]) -> Latency:
-        ms = np.asarray(seconds, dtype=np.float64) * 1000.0
-        return cls(
-            p50_ms=float(np.percentile(ms, 50)),
-            p95_ms=float(np.percentile(ms, 95)),
-            mean_ms=float(ms.mean()),
-            samples=len(ms),
-        )
 
 
 @dataclass(frozen=True)
