@@ -11,6 +11,7 @@ torch or a cloud SDK at module import.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -27,7 +28,7 @@ from ocrkit.commands.output import OutputFormat
 from ocrkit.commands.output import flow as _flow
 from ocrkit.commands.output import money as _money
 from ocrkit.commands.output import stderr as _stderr
-from ocrkit.commands.output import stdout as _stdout
+from ocrkit.commands.output import stdout as _plain_stdout
 from ocrkit.deploy import pipeline
 from ocrkit.deploy.plan import plan_to_dict
 from ocrkit.deploy.progress import NullEvents as QuietEvents
@@ -79,6 +80,18 @@ Example: ocrkit teardown --cloud aws --name ocrkit-ocr --yes
 _CLOUD_HELP = "Where: aws, gcp or local."
 _CONFIG_HELP = "Deploy config (YAML). Default: the shipped configs/deploy/CLOUD.yaml."
 _NAME_HELP = "Deployment name (default: name: in the config). Every resource is named and tagged after it."
+
+
+PIPED_WIDTH = 160  # plan / status tables written to a pipe or file (no terminal to measure)
+
+
+def _stdout() -> Console:
+    """stdout; when it is not a terminal and $COLUMNS does not say, 160 columns instead of rich's 80, so
+    that piped plan and status tables keep one row per line."""
+    console = _plain_stdout()
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console.width = PIPED_WIDTH
+    return console
 
 
 def _cloud(value: str) -> str:
@@ -268,11 +281,19 @@ def register(app: typer.Typer) -> None:
         public: bool = typer.Option(
             False, "--public", help="GCP: let anyone call the function (default: authenticated callers only)."
         ),
+        adopt: bool = typer.Option(
+            False,
+            "--adopt",
+            help="Take over same-named resources ocrkit did not make (the plan marks each ADOPT and what "
+            "changes). Without it, deploy stops before any change when one is in the way.",
+        ),
     ) -> None:
         cloud = _cloud(cloud)
         if (project or public) and cloud != "gcp":
             raise OcrkitError(f"--project and --public apply to --cloud gcp, not --cloud {cloud}")
         provider = _provider(cloud, region, project)
+        if hasattr(provider, "adopt"):
+            provider.adopt = adopt
         overrides = {
             "name": name,
             "region": region if cloud != "local" else None,
@@ -289,6 +310,7 @@ def register(app: typer.Typer) -> None:
                 doc.update(plan=plan_to_dict(plan), applied=False)
             else:
                 render_plan(plan, out)
+            pipeline.refuse_foreign(plan, adopt=adopt)
             if plan.changes and not dry_run:
                 cost = f" It starts {_money(plan.hourly_cost, 4)}/hour." if plan.hourly_cost else ""
                 _confirm(f"Apply these {len(plan.changes)} change(s)?{cost}", yes, "deploy")
@@ -329,8 +351,13 @@ def register(app: typer.Typer) -> None:
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
     ) -> None:
         cloud = _cloud(cloud)
-        provider, state = _deployed(cloud, name, config, region)
+        provider, state = _deployed(cloud, name, config, region, by_tags=True)
         report = provider.status(state)
+        if isinstance(state, pipeline.DetachedState) and fmt is OutputFormat.table:
+            _stderr().print(
+                f"No state file for '{state.name}' on {cloud} here: found its resources by their tags.",
+                soft_wrap=True,
+            )
         if fmt is OutputFormat.json:
             typer.echo(json.dumps(_status_dict(report), indent=2, ensure_ascii=False))
         else:
@@ -396,15 +423,40 @@ def register(app: typer.Typer) -> None:
                 "cloud": cloud,
                 "deleted": report.deleted,
                 "remaining": report.remaining,
+                "left_alone": report.left_alone,
+                "skipped": report.skipped,
             }
             typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         else:
             out = _stdout()
             out.print(f"Deleted {len(report.deleted)} resource(s) of '{deployment}' on {cloud}.")
+            if report.left_alone:
+                out.print(
+                    "[yellow]Not ocrkit's, left alone[/] (same name, no tag / label of this deployment):",
+                    soft_wrap=True,
+                )
+                for item in report.left_alone:
+                    out.print(f"  {escape(item)}")
+            if report.skipped:
+                out.print(
+                    "[yellow]Skipped[/] (a resource kind this ocrkit does not know; kept in the state file):"
+                )
+                for item in report.skipped:
+                    out.print(f"  {escape(item)}")
             if report.remaining:
                 out.print("[red]Still there:[/]")
                 for item in report.remaining:
                     out.print(f"  {escape(item)}")
+            elif report.skipped:
+                out.print(
+                    f"Nothing else of this deployment remains; check the {len(report.skipped)} skipped "
+                    "resource(s) above by hand (the state file keeps them)."
+                )
+            elif report.left_alone:
+                out.print(
+                    f"Nothing of this deployment remains; the {len(report.left_alone)} resource(s) above are "
+                    "someone else's and may still be billed to this account."
+                )
             else:
                 out.print(
                     "Nothing billable remains: a listing by tag and by name finds nothing of this deployment."
@@ -426,12 +478,22 @@ def _target(cloud: str, name: str | None, config: Path | None, region: str | Non
     return provider, spec.name
 
 
-def _deployed(cloud: str, name: str | None, config: Path | None, region: str | None) -> tuple[Any, Any]:
+def _deployed(
+    cloud: str, name: str | None, config: Path | None, region: str | None, *, by_tags: bool = False
+) -> tuple[Any, Any]:
+    """The deployment's state file; with `by_tags` (status), else its resources found by tag / label."""
     provider, deployment = _target(cloud, name, config, region)
     state = load_state(deployment, cloud)
+    searched = ""
+    if (state is None or not state.resources) and by_tags and cloud != "local":
+        try:
+            state = pipeline.find_by_tags(provider, deployment) or state
+            searched = ", nothing carries its tags"
+        except OcrkitError as exc:
+            searched = f"; the search by tags could not run: {exc.message}"
     if state is None or not state.resources:
         raise OcrkitError(
-            f"no deployment named '{deployment}' on {cloud} (no state file)",
+            f"no deployment named '{deployment}' on {cloud} (no state file{searched})",
             hint=f"deploy it with ocrkit deploy --cloud {cloud} --name {deployment}",
         )
     return provider, state

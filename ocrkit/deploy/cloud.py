@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,8 +19,9 @@ from ocrkit.deploy.plan import ExecutablePlan, Step, StepResult
 from ocrkit.deploy.records import Events, PlannedCall, ResourceRecord, StateLike
 from ocrkit.deploy.resource import Registry
 from ocrkit.deploy.spec import LoadedSpec, config_hash
+from ocrkit.deploy.state import state_dir
 from ocrkit.errors import OcrkitError
-from ocrkit.weights import resolve_weights
+from ocrkit.weights import check_checkpoint, resolve_weights
 
 
 class CloudProvider:
@@ -56,8 +58,29 @@ class CloudProvider:
 
     @staticmethod
     def weights_path(spec: Any) -> Path:
-        """``weights:`` / ``--weights``, else ``$OCRKIT_WEIGHTS``, else the shipped demo checkpoint."""
-        return resolve_weights(spec.weights, what="no model weights to deploy")
+        """``weights:`` / ``--weights``, else ``$OCRKIT_WEIGHTS``, else the shipped demo checkpoint; checked
+        (torch-free) to be a checkpoint of ocrkit's model before anything is built or planned."""
+        path = resolve_weights(spec.weights, what="no model weights to deploy")
+        try:
+            st = path.stat()
+        except OSError:
+            st = None
+        _checked(str(path), None if st is None else (st.st_mtime_ns, st.st_size))
+        return path
+
+    def build_folder(self, spec: Any) -> Path:
+        """Where the build stage writes (the artifact, the function's zip): `.ocrkit/build/NAME-CLOUD`."""
+        given = getattr(self, "build_dir", None)
+        return given or (state_dir().parent / "build" / f"{spec.name}-{self.cloud}")
+
+    def run_folders(self, loaded: Any) -> list[Path]:
+        """The folders a deploy may create, innermost first (a failed run removes those it created)."""
+        build = self.build_folder(self._loaded(loaded).spec)
+        return [build, build.parent, state_dir(), state_dir().parent]
+
+    def check_inputs(self, loaded: Any) -> None:
+        """What can be checked locally before any cloud call: the weights are ocrkit's model."""
+        self.weights_path(self._loaded(loaded).spec)
 
     def _deleter(self, target: CloudTeardown) -> Callable[[str, ResourceRecord], Step]:
         """Steps that delete what the state holds and the desired deployment no longer wants."""
@@ -85,6 +108,34 @@ class CloudProvider:
 
         return Step(step.call, run)
 
+    adopt: bool = False  # --adopt: take over same-named resources ocrkit did not make (shown in the plan)
+
+    def _check_foreign(
+        self, steps: list[Step], registry: Registry, access: Any, ids: dict[str, str]
+    ) -> tuple[list[Step], list[str]]:
+        """Mark the planned steps whose resource exists but is not this deployment's (`ids`: resource key ->
+        the id it has). Without --adopt they are listed and deploy stops before any write; with it, the
+        step says it adopts the resource and what it changes."""
+        out, foreign = [], []
+        for step in steps:
+            call = step.call
+            rid = ids.get(call.resource)
+            if rid is None or call.action not in ("update", "noop"):
+                out.append(step)
+                continue
+            if registry.owned(access, ResourceRecord(call.kind, rid)) is not False:
+                out.append(step)
+                continue
+            foreign.append(f"{call.kind} {rid}")
+            if self.adopt:
+                summary = f"ADOPT (not made by ocrkit; takes it over): {call.summary}"
+            else:
+                summary = f"NOT ocrkit's: {rid} exists without this deployment's tag; left as it is"
+            out.append(
+                Step(replace(call, summary=summary, details={**call.details, "foreign": True}), step.run)
+            )
+        return out, foreign
+
     def record_deployed(self, loaded: Any, state: StateLike) -> None:
         """The record stage: which config and artifact the deployment now runs."""
         loaded = self._loaded(loaded)
@@ -99,6 +150,12 @@ class CloudProvider:
         from ocrkit.deploy.pipeline import apply
 
         return apply(self, self._loaded(spec), plan, state, events)
+
+
+@lru_cache(maxsize=8)
+def _checked(path: str, version: tuple[int, int] | None) -> None:
+    """check_checkpoint once per file version (the plan asks for the weights more than once)."""
+    check_checkpoint(path)
 
 
 @dataclass
@@ -140,8 +197,15 @@ class CloudTeardown:
         calls = self.registry.delete_calls(rec.kind) if action == "delete" else ()
         return self.guard(Step(PlannedCall(key, rec.kind, action, rec.id, {"label": label}, calls), run))
 
+    def knows(self, kind: str) -> bool:
+        return self.registry.knows(kind)
+
+    def owned(self, rec: ResourceRecord) -> bool | None:
+        return self.registry.owned(self.access, rec)
+
     def remaining(self) -> list[str]:
-        return [f"{rec.kind} {rec.id}" for _, rec in self.find()]
+        """What a fresh listing still finds of this deployment (same-named foreign resources excluded)."""
+        return [f"{rec.kind} {rec.id}" for _, rec in self.find() if self.owned(rec) is not False]
 
     def finish(self, state: StateLike) -> None:
         state.outputs.clear()

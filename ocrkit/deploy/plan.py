@@ -117,6 +117,7 @@ class ExecutablePlan(DeployPlan):
         hourly_cost: Decimal | None = None,
         monthly_cost: Decimal | None = None,
         warnings: Iterable[str] = (),
+        foreign: Iterable[str] = (),
     ) -> ExecutablePlan:
         steps = tuple(steps)
         return cls(
@@ -126,6 +127,7 @@ class ExecutablePlan(DeployPlan):
             hourly_cost=hourly_cost,
             monthly_cost=monthly_cost,
             warnings=list(warnings),
+            foreign=list(foreign),
             steps=steps,
         )
 
@@ -171,6 +173,7 @@ def plan_to_dict(plan: DeployPlan) -> dict[str, Any]:
         "hourly_cost": None if plan.hourly_cost is None else str(plan.hourly_cost),
         "monthly_cost": None if plan.monthly_cost is None else str(plan.monthly_cost),
         "warnings": list(plan.warnings),
+        "foreign": list(plan.foreign),
         "changes": len(plan.changes),
         "calls": [asdict(c) for c in plan.calls],
     }

@@ -39,6 +39,9 @@ class DeployPlan:
     hourly_cost: Decimal | None = None  # $/hour this deployment starts paying (None: free/local)
     monthly_cost: Decimal | None = None
     warnings: list[str] = field(default_factory=list)  # e.g. "the API is public and throttled"
+    # same-named resources in the way that ocrkit did not make for this deployment ("kind id"): deploy
+    # stops before any write unless they are adopted (--adopt)
+    foreign: list[str] = field(default_factory=list)
 
     @property
     def changes(self) -> list[PlannedCall]:
@@ -74,6 +77,11 @@ class InvokeResult:
 class TeardownReport:
     deleted: list[str]
     remaining: list[str]  # what a tag/label listing still finds after deletion (should be empty)
+    # same-named resources that do not carry this deployment's tag / label: not ocrkit's, left alone
+    left_alone: list[str] = field(default_factory=list)
+    # state records of a kind this ocrkit does not know (a newer version's, or an edited file): skipped,
+    # kept in the state file
+    skipped: list[str] = field(default_factory=list)
 
 
 class Events(Protocol):

@@ -47,6 +47,9 @@ class Family(Generic[P, C]):
     delete_calls: Mapping[str, tuple[str, ...]] = field(
         default_factory=dict
     )  # kind -> operations it may make
+    # kind -> whether the live resource is this deployment's (its tag / label / recorded identity):
+    # True ours, False someone else's (teardown leaves it, deploy stops), None it does not exist
+    owner: Mapping[str, Callable[[C, ResourceRecord], bool | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,10 @@ class Registry(Generic[P, C]):
                 return got
         return None
 
+    def knows(self, kind: str) -> bool:
+        """Whether some family can delete resources of `kind`."""
+        return self._by_kind("delete", kind) is not None
+
     def deleter(self, kind: str) -> Callable[[C, ResourceRecord, Events], None]:
         found = self._by_kind("delete", kind)
         if found is None:
@@ -90,6 +97,12 @@ class Registry(Generic[P, C]):
             if f.discover is not None:
                 out += f.discover(access)
         return out
+
+    def owned(self, access: C, rec: ResourceRecord) -> bool | None:
+        """Whether `rec` is this deployment's (kinds without an owner check: sub-resources reached only
+        through the state or through an owned parent, taken as ours)."""
+        fn = self._by_kind("owner", rec.kind)
+        return True if fn is None else fn(access, rec)
 
     def rank(self, kind: str) -> int:
         got = self._by_kind("rank", kind)

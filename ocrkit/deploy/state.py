@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,6 +138,45 @@ class DeployState:
                 f"{path}: not an ocrkit state file ({exc})",
                 hint="move it away; `ocrkit teardown` can still find the resources by their tags",
             ) from None
+
+
+def lock_path(name: str, cloud: str, root: Path | None = None) -> Path:
+    return (root or state_dir()) / f"{name}-{cloud}.lock"
+
+
+@contextmanager
+def deployment_lock(name: str, cloud: str, root: Path | None = None) -> Iterator[Path]:
+    """One deploy / teardown of a deployment at a time: an exclusive lock on a file next to the state file
+    (released by the OS when the process ends, however it ends), holding the PID of the run that has it."""
+    import fcntl
+
+    path = lock_path(name, cloud, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise OcrkitError(
+                f"another ocrkit run (PID {holder}) is deploying or tearing down '{name}' on {cloud}",
+                hint=f"wait for it to finish; the lock is {path}",
+            ) from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder removed the file as we opened it: lock the new one
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)  # while still held: the next run creates a fresh file
+        os.close(fd)
 
 
 def load_state(name: str, cloud: str, root: Path | None = None) -> DeployState | None:

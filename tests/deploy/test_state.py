@@ -70,3 +70,64 @@ def test_remove_file(tmp_path) -> None:
     state.remove_file()
     state.remove_file()  # twice is fine
     assert load_state("demo", "local", root=tmp_path) is None
+
+
+def test_a_second_run_of_the_same_deployment_is_refused_naming_the_holder(tmp_path, monkeypatch) -> None:
+    """Another process holds the deployment's lock: deploy and teardown of that name refuse in one line
+    naming its PID; another deployment, and the same one once the holder is gone, go ahead."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from ocrkit.deploy import pipeline
+    from ocrkit.deploy.progress import RecordingEvents
+    from ocrkit.deploy.state import deployment_lock
+    from ocrkit.errors import OcrkitError
+
+    monkeypatch.setenv("OCRKIT_STATE_DIR", str(tmp_path))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import sys, time
+                from pathlib import Path
+                from ocrkit.deploy.state import deployment_lock
+                with deployment_lock("busy", "aws", Path(sys.argv[1])):
+                    print("held", flush=True)
+                    sys.stdin.readline()
+                """
+            ),
+            str(tmp_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(OcrkitError) as refused, deployment_lock("busy", "aws"):
+            pass
+        message = str(refused.value)
+        assert f"PID {holder.pid}" in message and "'busy' on aws" in message and "\n" not in message
+
+        class Provider:
+            cloud = "aws"
+
+            def teardown_target(self, name, state):  # pragma: no cover - never reached
+                raise AssertionError("teardown ran without the lock")
+
+        with pytest.raises(OcrkitError, match=f"PID {holder.pid}"):
+            pipeline.destroy(Provider(), "busy", None, RecordingEvents())
+        with deployment_lock("other", "aws"):
+            pass  # another deployment is not blocked
+    finally:
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(timeout=10)
+    with deployment_lock("busy", "aws"):
+        pass  # released when the holder ended
+    from ocrkit.deploy.state import lock_path
+
+    assert not lock_path("busy", "aws").exists()  # the lock file goes with the run that held it

@@ -24,9 +24,23 @@ def build_dirs(tmp_path_factory) -> dict[int, Path]:
     return {seed: root / f"seed-{seed}" for seed in (0, 1)}
 
 
+def structural_checkpoint(path: Path, payload: int = 200_000) -> Path:
+    """A torch.save zip with the keys of ocrkit's model (ResNet + Transformer) and `payload` random bytes:
+    it passes deploy's structure check; the deploy machinery only packs and uploads it."""
+    import torch
+
+    sd = {
+        "backbone.conv1.weight": torch.frombuffer(bytearray(os.urandom(payload)), dtype=torch.uint8),
+        "backbone.layer1.0.conv1.weight": torch.zeros(1),
+        "transformer.encoder.layers.0.linear1.weight": torch.zeros(1),
+        "transformer.decoder.layers.0.linear1.weight": torch.zeros(1),
+        "decoder.weight": torch.zeros(4, 2),
+    }
+    torch.save({"model": sd}, path)
+    return path
+
+
 @pytest.fixture
 def fake_weights(tmp_path) -> Path:
-    """Random bytes: the deploy machinery (and the emulated control planes) only pack and upload them."""
-    path = tmp_path / "model.pt"
-    path.write_bytes(os.urandom(200_000))
-    return path
+    """A structurally valid checkpoint of random bytes (see `structural_checkpoint`)."""
+    return structural_checkpoint(tmp_path / "model.pt")

@@ -13,7 +13,7 @@ from ocrkit.deploy.plan import Context, ResourceModel, Step, StepResult
 from ocrkit.deploy.records import Events, ResourceRecord
 from ocrkit.deploy.resource import Described, Family, Found
 from ocrkit.providers.aws.names import ALIAS, ROUTE_KEY, STAGE, TAG_KEY
-from ocrkit.providers.aws.planning import AwsAccess, AwsPlanContext, describe_or_none
+from ocrkit.providers.aws.planning import AwsAccess, AwsPlanContext, describe_or_none, owned_by_tags
 
 ACCESS_LOG_FORMAT = json.dumps(
     {
@@ -289,6 +289,11 @@ def describe_configured(a: AwsAccess, rec: ResourceRecord) -> Described:
     return Described("configured")
 
 
+def owner_api(a: AwsAccess, rec: ResourceRecord) -> bool | None:
+    client = a.c("apigatewayv2")
+    return owned_by_tags(a, lambda: client.get_api(ApiId=rec.id).get("Tags"))
+
+
 def discover(a: AwsAccess) -> Found:
     n, out = a.names, []
     for page in a.c("apigatewayv2").get_paginator("get_apis").paginate():
@@ -321,6 +326,7 @@ FAMILY = Family[AwsPlanContext, AwsAccess](
     },
     discover=discover,
     rank={"apigateway:stage": 1, "apigateway:route": 2, "apigateway:integration": 3, "apigateway:api": 4},
+    owner={"apigateway:api": owner_api},
     delete_calls={
         "apigateway:stage": ("apigatewayv2.DeleteStage",),
         "apigateway:route": ("apigatewayv2.DeleteRoute",),

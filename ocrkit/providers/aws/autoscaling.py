@@ -141,6 +141,14 @@ def describe_scalable_target(a: AwsAccess, rec: ResourceRecord) -> Described:
     return Described(f"{targets[0]['MinCapacity']}-{targets[0]['MaxCapacity']} instances")
 
 
+def owner_target(a: AwsAccess, rec: ResourceRecord) -> bool | None:
+    """A scalable target has no tag ocrkit can read back: it is ours when its endpoint is."""
+    from ocrkit.providers.aws import sagemaker
+
+    endpoint = rec.id.split("/")[1] if rec.id.count("/") >= 3 else a.names.endpoint
+    return sagemaker.owner(a, ResourceRecord("sagemaker:endpoint", endpoint))
+
+
 def discover(a: AwsAccess) -> Found:
     n = a.names
     targets = a.c("application-autoscaling").describe_scalable_targets(
@@ -161,5 +169,6 @@ FAMILY = Family[AwsPlanContext, AwsAccess](
     describe={KIND: describe_scalable_target},
     discover=discover,
     rank={KIND: 7},
+    owner={KIND: owner_target},
     delete_calls={KIND: DEREGISTER_CALLS},
 )

@@ -5,6 +5,7 @@ Plan, apply, delete (inline and attached policies first), describe and find-by-n
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -12,7 +13,15 @@ from ocrkit.deploy.plan import Context, ResourceModel, Step, StepResult
 from ocrkit.deploy.records import Events, ResourceRecord
 from ocrkit.deploy.resource import Described, Family, Found
 from ocrkit.providers.aws import policies
-from ocrkit.providers.aws.planning import AwsAccess, AwsPlanContext, describe_or_none, gone, repository
+from ocrkit.providers.aws.planning import (
+    AwsAccess,
+    AwsPlanContext,
+    describe_or_none,
+    gone,
+    owned_by_tags,
+    repository,
+    tag_dict,
+)
 
 KIND = "iam:role"
 
@@ -39,8 +48,14 @@ def plan_role(
         tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name).get("Tags", [])}
         if any(tags.get(k) != v for k, v in p.n.tag_map.items()):
             changes.append("tags")
+        extra, attached = _added_by_hand(p.c("iam"), name, p.n.role_policy)
+        if extra or attached:
+            changes.append("extra policies")
+    else:
+        extra, attached = [], []
     outputs = {f"{key}_arn": arn}
-    rec = ResourceRecord("iam:role", name, {"arn": arn, "policy": p.n.role_policy})
+    digest = policy_digest(policy)
+    rec = ResourceRecord("iam:role", name, {"arn": arn, "policy": p.n.role_policy, "policy_sha": digest})
     if got is not None and not changes:
         return p.step(key, "iam:role", "noop", summary, lambda ctx: StepResult(rec, outputs))
 
@@ -64,18 +79,29 @@ def plan_role(
             client.put_role_policy(
                 RoleName=name, PolicyName=p.n.role_policy, PolicyDocument=json.dumps(policy)
             )
+        for other in extra:  # drift: back to ocrkit's one inline policy
+            client.delete_role_policy(RoleName=name, PolicyName=other)
+        for managed in attached:
+            client.detach_role_policy(RoleName=name, PolicyArn=managed)
         return StepResult(
-            ResourceRecord("iam:role", name, {"arn": role_arn, "policy": p.n.role_policy}),
+            ResourceRecord(
+                "iam:role", name, {"arn": role_arn, "policy": p.n.role_policy, "policy_sha": digest}
+            ),
             {f"{key}_arn": role_arn},
         )
 
     action = "create" if got is None else "update"
     detail = summary if got is None else f"{summary} (change: {', '.join(changes)})"
+    if extra or attached:
+        hand = [f"inline policy {e}" for e in extra] + [f"managed policy {a}" for a in attached]
+        detail += f"; drift: remove what was added by hand ({', '.join(hand)})"
     if got is None:
         calls = ["iam.CreateRole", "iam.PutRolePolicy"]
     else:
         wanted = {"trust": "iam.UpdateAssumeRolePolicy", "tags": "iam.TagRole", "policy": "iam.PutRolePolicy"}
-        calls = [wanted[c] for c in changes]
+        calls = [wanted[c] for c in changes if c in wanted]
+        calls += ["iam.DeleteRolePolicy"] if extra else []
+        calls += ["iam.DetachRolePolicy"] if attached else []
     return p.step(key, "iam:role", action, detail, run, calls=calls, policy=policy, trust=trust)
 
 
@@ -110,6 +136,28 @@ def _doc(value: Any) -> Any:
     return value
 
 
+def policy_digest(policy: Any) -> str:
+    text = json.dumps(policies.canonical(policy), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _added_by_hand(iam: Any, role: str, own: str) -> tuple[list[str], list[str]]:
+    """(inline policies other than ocrkit's, attached managed policies): ocrkit's roles hold one inline
+    policy and nothing else, so anything more was added by hand."""
+    extra = [
+        name
+        for page in iam.get_paginator("list_role_policies").paginate(RoleName=role)
+        for name in page.get("PolicyNames", [])
+        if name != own
+    ]
+    attached = [
+        a["PolicyArn"]
+        for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role)
+        for a in page.get("AttachedPolicies", [])
+    ]
+    return extra, attached
+
+
 def delete_role(a: AwsAccess, rec: ResourceRecord, events: Events) -> None:
     iam = a.c("iam")
     for page in iam.get_paginator("list_role_policies").paginate(RoleName=rec.id):
@@ -122,8 +170,29 @@ def delete_role(a: AwsAccess, rec: ResourceRecord, events: Events) -> None:
 
 
 def describe_role(a: AwsAccess, rec: ResourceRecord) -> Described:
-    found = describe_or_none(a.c("iam").get_role, RoleName=rec.id) is not None
-    return Described("exists" if found else "missing")
+    """ "exists", or the drift a hand-made change left: policies added, ocrkit's policy rewritten."""
+    iam = a.c("iam")
+    if describe_or_none(iam.get_role, RoleName=rec.id) is None:
+        return Described("missing")
+    own = rec.attrs.get("policy") or a.names.role_policy
+    extra, attached = _added_by_hand(iam, rec.id, own)
+    drift = [f"inline policy {e} added" for e in extra] + [f"managed policy {m} attached" for m in attached]
+    current = describe_or_none(iam.get_role_policy, RoleName=rec.id, PolicyName=own)
+    if current is None:
+        drift.append(f"policy {own} removed")
+    elif (
+        rec.attrs.get("policy_sha")
+        and policy_digest(_doc(current["PolicyDocument"])) != rec.attrs["policy_sha"]
+    ):
+        drift.append(f"policy {own} changed")
+    if drift:
+        return Described(f"DRIFT: {'; '.join(drift)} by hand (the next deploy puts it back)", healthy=False)
+    return Described("exists")
+
+
+def owner_role(a: AwsAccess, rec: ResourceRecord) -> bool | None:
+    iam = a.c("iam")
+    return owned_by_tags(a, lambda: tag_dict(iam.list_role_tags(RoleName=rec.id).get("Tags")))
 
 
 def discover(a: AwsAccess) -> Found:
@@ -149,5 +218,6 @@ FAMILY = Family[AwsPlanContext, AwsAccess](
     describe={KIND: describe_role},
     discover=discover,
     rank={KIND: 11},
+    owner={KIND: owner_role},
     delete_calls={KIND: ("iam.DeleteRolePolicy", "iam.DetachRolePolicy", "iam.DeleteRole")},
 )

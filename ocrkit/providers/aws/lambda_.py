@@ -15,7 +15,14 @@ from ocrkit.deploy.records import Events, ResourceRecord
 from ocrkit.deploy.resource import Described, Family, Found
 from ocrkit.providers.aws.names import ALIAS
 from ocrkit.providers.aws.package import LAMBDA_HANDLER
-from ocrkit.providers.aws.planning import AwsAccess, AwsPlanContext, describe_or_none, gone, mb
+from ocrkit.providers.aws.planning import (
+    AwsAccess,
+    AwsPlanContext,
+    describe_or_none,
+    gone,
+    mb,
+    owned_by_tags,
+)
 
 
 def _function_config(p: AwsPlanContext) -> dict[str, Any]:
@@ -135,7 +142,9 @@ def plan_function(p: AwsPlanContext) -> Step:
         return StepResult(rec, outputs)
 
     action = "create" if got is None else "update"
-    detail = summary if got is None else f"{summary} (change: {', '.join(changes)})"
+    diff = {} if got is None else _diff(p, got)
+    shown = [_arrow(c, diff[c]) if c in diff else c for c in changes]
+    detail = summary if got is None else f"{summary} (change: {', '.join(shown)})"
     return p.step(
         "function",
         "lambda:function",
@@ -145,7 +154,34 @@ def plan_function(p: AwsPlanContext) -> Step:
         calls=_function_calls(got is None, changes, f.reserved_concurrency),
         environment=p.d.gateway_env,
         changes=changes,
+        diff=diff,
     )
+
+
+def _diff(p: AwsPlanContext, got: dict[str, Any]) -> dict[str, list[Any]]:
+    """What an update changes, as {setting: [old, new]} (the plan shows old -> new)."""
+    have, want = got["Configuration"], _function_config(p)
+    out: dict[str, list[Any]] = {
+        k: [have.get(k), want[k]]
+        for k in ("Runtime", "Handler", "MemorySize", "Timeout", "Role")
+        if have.get(k) != want[k]
+    }
+    if have.get("CodeSha256") != p.d.code_sha256:
+        out["code"] = [str(have.get("CodeSha256"))[:12], p.d.code_sha256[:12]]
+    old_env = (have.get("Environment") or {}).get("Variables") or {}
+    new_env = want["Environment"]["Variables"]
+    for var in sorted(set(old_env) | set(new_env)):
+        if old_env.get(var) != new_env.get(var):
+            out[f"Environment.{var}"] = [old_env.get(var), new_env.get(var)]
+    have_reserved = (got.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
+    if have_reserved != p.spec.lambda_.reserved_concurrency:
+        out["reserved concurrency"] = [have_reserved, p.spec.lambda_.reserved_concurrency]
+    return out
+
+
+def _arrow(name: str, change: list[Any]) -> str:
+    old, new = ("none" if v is None else v for v in change)
+    return f"{name} {old} → {new}"
 
 
 def _function_calls(create: bool, changes: list[str], reserved: int | None) -> list[str]:
@@ -320,6 +356,11 @@ def describe_permission(a: AwsAccess, rec: ResourceRecord) -> Described:
     return Described("granted to API Gateway")
 
 
+def owner_function(a: AwsAccess, rec: ResourceRecord) -> bool | None:
+    client = a.c("lambda")
+    return owned_by_tags(a, lambda: client.get_function(FunctionName=rec.id).get("Tags"))
+
+
 def discover(a: AwsAccess) -> Found:
     try:
         a.c("lambda").get_function(FunctionName=a.names.function)
@@ -354,6 +395,7 @@ FAMILY = Family[AwsPlanContext, AwsAccess](
     },
     discover=discover,
     rank={"lambda:permission": 0, "lambda:alias": 5, "lambda:function": 6},
+    owner={"lambda:function": owner_function},
     delete_calls={
         "lambda:permission": ("lambda.RemovePermission",),
         "lambda:alias": ("lambda.DeleteProvisionedConcurrencyConfig", "lambda.DeleteAlias"),

@@ -8,7 +8,8 @@ from __future__ import annotations
 from ocrkit.deploy.plan import Context, ResourceModel, Step, StepResult
 from ocrkit.deploy.records import Events, ResourceRecord
 from ocrkit.deploy.resource import Described, Family, Found
-from ocrkit.providers.aws.planning import AwsAccess, AwsPlanContext
+from ocrkit.providers.aws.names import TAG_KEY
+from ocrkit.providers.aws.planning import AwsAccess, AwsPlanContext, owned_by_tags
 from ocrkit.providers.aws.session import error_code
 
 KIND = "logs:log-group"
@@ -23,7 +24,10 @@ def plan_log_group(p: AwsPlanContext, key: str, name: str, retention: int) -> St
         for group in page.get("logGroups", []):
             if group.get("logGroupName") == name:
                 found = group
-    if found is not None and found.get("retentionInDays") == retention:
+    untagged = found is not None and (
+        (logs.list_tags_log_group(logGroupName=name).get("tags") or {}).get(TAG_KEY) != p.n.deployment
+    )
+    if found is not None and found.get("retentionInDays") == retention and not untagged:
         return p.step(key, "logs:log-group", "noop", summary, lambda ctx: StepResult(rec))
 
     def run(ctx: Context) -> StepResult:
@@ -34,12 +38,23 @@ def plan_log_group(p: AwsPlanContext, key: str, name: str, retention: int) -> St
             except Exception as exc:
                 if error_code(exc) != "ResourceAlreadyExistsException":
                     raise
+        elif untagged:
+            client.tag_log_group(logGroupName=name, tags=p.n.tag_map)
         client.put_retention_policy(logGroupName=name, retentionInDays=retention)
         return StepResult(rec)
 
-    calls = (["logs.CreateLogGroup"] if found is None else []) + ["logs.PutRetentionPolicy"]
+    calls = (["logs.CreateLogGroup"] if found is None else []) + (["logs.TagLogGroup"] if untagged else [])
+    calls += ["logs.PutRetentionPolicy"]
     action = "create" if found is None else "update"
-    return p.step(key, "logs:log-group", action, summary, run, calls=calls)
+    diff: dict[str, list] = {}
+    if found is not None and found.get("retentionInDays") != retention:
+        old = found.get("retentionInDays")
+        diff["retention days"] = [old, retention]
+        summary = f"{name}, kept {old or 'forever'} → {retention} days"
+    if untagged:
+        diff["tags"] = [None, p.n.tag_map]
+        summary += " (change: tags)"
+    return p.step(key, "logs:log-group", action, summary, run, calls=calls, diff=diff)
 
 
 def plan_endpoint_log_group(p: AwsPlanContext) -> Step:
@@ -64,6 +79,11 @@ def describe_log_group(a: AwsAccess, rec: ResourceRecord) -> Described:
     groups = a.c("logs").describe_log_groups(logGroupNamePrefix=rec.id).get("logGroups", [])
     match = [g for g in groups if g["logGroupName"] == rec.id]
     return Described(f"kept {match[0].get('retentionInDays', 'forever')} days" if match else "missing")
+
+
+def owner_log_group(a: AwsAccess, rec: ResourceRecord) -> bool | None:
+    logs = a.c("logs")
+    return owned_by_tags(a, lambda: logs.list_tags_log_group(logGroupName=rec.id).get("tags"))
 
 
 def discover(a: AwsAccess) -> Found:
@@ -93,5 +113,6 @@ FAMILY = Family[AwsPlanContext, AwsAccess](
     describe={KIND: describe_log_group},
     discover=discover,
     rank={KIND: 12},
+    owner={KIND: owner_log_group},
     delete_calls={KIND: ("logs.DeleteLogGroup",)},
 )

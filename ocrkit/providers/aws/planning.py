@@ -15,7 +15,7 @@ from typing import Any
 from ocrkit.deploy.plan import Step
 from ocrkit.deploy.records import PlannedCall, ResourceRecord, StateLike
 from ocrkit.providers.aws.desired import Desired
-from ocrkit.providers.aws.names import Names
+from ocrkit.providers.aws.names import TAG_KEY, Names
 from ocrkit.providers.aws.quotas import QuotaCheck
 from ocrkit.providers.aws.session import AwsSession, error_code, error_message, is_not_found
 
@@ -53,6 +53,24 @@ def describe_or_none(fn: Callable[..., Any], **kwargs: Any) -> Any:
 
 def gone(exc: BaseException) -> bool:
     return is_not_found(exc) or error_code(exc) in ("ObjectNotFoundException", "NoSuchBucket")
+
+
+def owned_by_tags(a: AwsAccess, read: Callable[[], dict[str, str] | None]) -> bool | None:
+    """Whether a live resource carries `ocrkit:deployment=<this deployment>` (None: it does not exist).
+    `read` returns its tags as a mapping (None or {} when it has none)."""
+    try:
+        tags = read() or {}
+    except Exception as exc:
+        if error_code(exc) == "NoSuchTagSet":  # S3: a bucket without any tag
+            return False
+        if gone(exc):
+            return None
+        raise
+    return tags.get(TAG_KEY) == a.names.deployment
+
+
+def tag_dict(items: Iterable[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in items or []}
 
 
 def repository(image_uri: str, *, tag: bool = False) -> str:

@@ -21,7 +21,6 @@ from ocrkit.deploy.plan import ExecutablePlan, is_retired, sweep
 from ocrkit.deploy.pricing import hourly_now, try_estimate
 from ocrkit.deploy.records import InvokeResult, StateLike, StatusReport
 from ocrkit.deploy.spec import LoadedSpec
-from ocrkit.deploy.state import state_dir
 from ocrkit.errors import OcrkitError
 from ocrkit.providers.aws import package
 from ocrkit.providers.aws.desired import Desired, desired_state
@@ -91,7 +90,7 @@ class AwsProvider(CloudProvider):
         """The local build stage: artifact, zip, policies and names. No remote call but the account id."""
         spec: AwsDeploySpec = loaded.spec
         names = Names(spec.name, aws.account_id, aws.region, aws.partition)
-        folder = self.build_dir or (state_dir().parent / "build" / f"{spec.name}-aws")
+        folder = self.build_folder(spec)
         outputs = package.build_all(self.weights_path(spec), folder)
         return Built(desired_state(spec, names, outputs.model, outputs.function), names)
 
@@ -110,9 +109,26 @@ class AwsProvider(CloudProvider):
             quota=lambda needed: check_endpoint_quota(quota_client, s.sagemaker.instance_type, needed),
             options=self.options,
         )
+        access = AwsAccess(aws, built.names, self.options)
+        n = built.names
         with aws_errors("plan the deployment (describe the existing resources)"):
             steps = plan_steps(planner)
-        target = self._teardown(AwsAccess(aws, built.names, self.options))
+            steps, foreign = self._check_foreign(
+                steps,
+                REGISTRY,
+                access,
+                {
+                    "bucket": n.bucket,
+                    "sagemaker_role": n.sagemaker_role,
+                    "lambda_role": n.lambda_role,
+                    "endpoint_log_group": n.endpoint_log_group,
+                    "lambda_log_group": n.lambda_log_group,
+                    "api_log_group": n.api_log_group,
+                    "endpoint": n.endpoint,
+                    "function": n.function,
+                },
+            )
+        target = self._teardown(access)
         steps += sweep(
             state, built.desired.wanted(), self._deleter(target), rank=lambda r: REGISTRY.rank(r.kind)
         )
@@ -142,6 +158,7 @@ class AwsProvider(CloudProvider):
             hourly_cost=None if estimate is None else estimate.hourly,
             monthly_cost=None if estimate is None else estimate.monthly,
             warnings=warnings,
+            foreign=foreign,
         )
 
     def _translate_error(self, exc: Exception, action: str) -> Exception | None:
@@ -171,7 +188,7 @@ class AwsProvider(CloudProvider):
             for key, rec in state.resources.items():
                 described = REGISTRY.describe(access, rec)
                 words = described.words
-                if is_retired(key):
+                if is_retired(key) and not getattr(state, "from_tags", False):
                     words += " (left over from an earlier deploy; the next deploy removes it)"
                 rows.append((key, rec.id, words))
                 healthy = healthy and described.healthy and not described.words.startswith("missing")

@@ -14,7 +14,15 @@ from ocrkit.deploy.records import Events, ResourceRecord
 from ocrkit.deploy.resource import Described, Family, Found
 from ocrkit.errors import OcrkitError
 from ocrkit.providers.aws import policies
-from ocrkit.providers.aws.planning import AwsAccess, AwsPlanContext, describe_or_none, gone, mb
+from ocrkit.providers.aws.planning import (
+    AwsAccess,
+    AwsPlanContext,
+    describe_or_none,
+    gone,
+    mb,
+    owned_by_tags,
+    tag_dict,
+)
 from ocrkit.providers.aws.session import error_code
 
 
@@ -312,6 +320,11 @@ def describe_bucket_policy(a: AwsAccess, rec: ResourceRecord) -> Described:
     return Described("TLS only" if got else "missing")
 
 
+def owner_bucket(a: AwsAccess, rec: ResourceRecord) -> bool | None:
+    s3 = a.c("s3")
+    return owned_by_tags(a, lambda: tag_dict(s3.get_bucket_tagging(Bucket=rec.id).get("TagSet")))
+
+
 def discover(a: AwsAccess) -> Found:
     """The bucket's name is fixed by deployment, account and region."""
     try:
@@ -343,6 +356,7 @@ FAMILY = Family[AwsPlanContext, AwsAccess](
     },
     discover=discover,
     rank={"s3:bucket-policy": 13, "s3:object": 14, "s3:bucket": 15},
+    owner={"s3:bucket": owner_bucket},
     delete_calls={
         "s3:bucket-policy": ("s3.DeleteBucketPolicy",),
         "s3:object": ("s3.DeleteObjects",),

@@ -17,7 +17,15 @@ from ocrkit.deploy.resource import Described, Family, Found
 from ocrkit.errors import OcrkitError
 from ocrkit.providers.aws.autoscaling import DEREGISTER_CALLS, deregister_scaling
 from ocrkit.providers.aws.names import VARIANT, Names
-from ocrkit.providers.aws.planning import AwsAccess, AwsPlanContext, describe_or_none, gone, repository
+from ocrkit.providers.aws.planning import (
+    AwsAccess,
+    AwsPlanContext,
+    describe_or_none,
+    gone,
+    owned_by_tags,
+    repository,
+    tag_dict,
+)
 from ocrkit.providers.aws.waiters import wait_for_endpoint
 
 
@@ -283,6 +291,24 @@ def from_arn(kind: str, name: str, n: Names) -> tuple[str, ResourceRecord] | Non
     return None
 
 
+_DESCRIBE = {
+    "sagemaker:model": ("describe_model", "ModelName", "ModelArn"),
+    "sagemaker:endpoint-config": ("describe_endpoint_config", "EndpointConfigName", "EndpointConfigArn"),
+    "sagemaker:endpoint": ("describe_endpoint", "EndpointName", "EndpointArn"),
+}
+
+
+def owner(a: AwsAccess, rec: ResourceRecord) -> bool | None:
+    sm: Any = a.c("sagemaker")
+    method, param, arn_key = _DESCRIBE[rec.kind]
+
+    def read() -> dict[str, str]:
+        arn = getattr(sm, method)(**{param: rec.id})[arn_key]
+        return tag_dict(sm.list_tags(ResourceArn=arn).get("Tags"))
+
+    return owned_by_tags(a, read)
+
+
 def discover(a: AwsAccess) -> Found:
     n, out = a.names, []
     sm: Any = a.c("sagemaker")
@@ -323,6 +349,7 @@ FAMILY = Family[AwsPlanContext, AwsAccess](
     },
     discover=discover,
     rank={"sagemaker:endpoint": 8, "sagemaker:endpoint-config": 9, "sagemaker:model": 10},
+    owner={kind: owner for kind in _DESCRIBE},
     delete_calls={
         "sagemaker:endpoint": ("sagemaker.DeleteEndpoint",),
         "sagemaker:endpoint-config": ("sagemaker.DeleteEndpointConfig",),

@@ -149,6 +149,16 @@ def describe_function(a: GcpAccess, rec: ResourceRecord) -> Described:
     )
 
 
+def owner_function(a: GcpAccess, rec: ResourceRecord) -> bool | None:
+    try:
+        got = a.gcp.functions().get_function(name=rec.id)
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise
+        return None
+    return labelled(got, a.names.name)
+
+
 def discover(a: GcpAccess) -> Found:
     return [
         ("function", ResourceRecord(KIND, function.name))
@@ -165,5 +175,6 @@ FAMILY = Family[GcpPlanContext, GcpAccess](
     describe={KIND: describe_function},
     discover=discover,
     rank={KIND: 2},
+    owner={KIND: owner_function},
     delete_calls={KIND: ("functions.DeleteFunction",)},
 )

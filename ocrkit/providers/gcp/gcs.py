@@ -157,6 +157,12 @@ def describe_object(a: GcpAccess, rec: ResourceRecord) -> Described:
     return Described(f"uploaded, {blob.size:,} bytes")
 
 
+def owner_bucket(a: GcpAccess, rec: ResourceRecord) -> bool | None:
+    """Ours when it carries this deployment's label (the name alone says nothing: anyone can hold it)."""
+    bucket = a.gcp.storage().lookup_bucket(rec.id)
+    return None if bucket is None else dict(bucket.labels or {}).get(LABEL_KEY) == a.names.name
+
+
 def discover(a: GcpAccess) -> Found:
     return [
         ("bucket", ResourceRecord("gcs:bucket", bucket.name))
@@ -173,6 +179,7 @@ FAMILY = Family[GcpPlanContext, GcpAccess](
     describe={"gcs:bucket": describe_bucket, "gcs:object": describe_object},
     discover=discover,
     rank={"gcs:object": 6, "gcs:bucket": 7},
+    owner={"gcs:bucket": owner_bucket},
     delete_calls={
         "gcs:object": ("storage.objects.delete",),
         "gcs:bucket": ("storage.objects.delete", "storage.buckets.delete"),

@@ -230,6 +230,21 @@ def describe_binding(a: GcpAccess, rec: ResourceRecord) -> Described:
     return Described(f"PUBLIC: {member}: {role}")
 
 
+def owner_service_account(a: GcpAccess, rec: ResourceRecord) -> bool | None:
+    """A service account has no labels: it is ours when it carries the description ocrkit writes for this
+    deployment, or is the very account the state recorded (same unique id) as ours."""
+    try:
+        got = a.gcp.iam().get_service_account(name=f"projects/{a.names.project}/serviceAccounts/{rec.id}")
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise
+        return None
+    if iam.is_ours(got, a.names.name, rec.id):
+        return True
+    recorded = rec.attrs.get("unique_id")
+    return bool(recorded) and rec.attrs.get("ours") is True and str(got.unique_id) == str(recorded)
+
+
 def discover(a: GcpAccess) -> Found:
     """The service account (its address + the description's marker) and its binding on the endpoint."""
     n = a.names
@@ -269,6 +284,7 @@ FAMILY = Family[GcpPlanContext, GcpAccess](
     discover=discover,
     # the invoker binding lives on the function's Cloud Run service: removed before the function
     rank={"iam:binding": 1, "iam:service-account": 5},
+    owner={"iam:service-account": owner_service_account},
     delete_calls={
         "iam:service-account": ("iam.serviceAccounts.delete",),
         "iam:binding": ("aiplatform.EndpointService.SetIamPolicy", "run.services.setIamPolicy"),

@@ -21,7 +21,6 @@ from ocrkit.deploy.plan import ExecutablePlan, is_retired, sweep
 from ocrkit.deploy.pricing import hourly_now, try_estimate
 from ocrkit.deploy.records import InvokeResult, ResourceRecord, StateLike, StatusReport
 from ocrkit.deploy.spec import LoadedSpec
-from ocrkit.deploy.state import state_dir
 from ocrkit.errors import OcrkitError
 from ocrkit.providers.gcp import package
 from ocrkit.providers.gcp.iam import counted
@@ -99,7 +98,7 @@ class GcpProvider(CloudProvider):
         """The local build stage: the .mar and the function source. No remote calls."""
         spec: GcpDeploySpec = loaded.spec
         names = Names(spec.name, gcp.project, gcp.region)
-        folder = self.build_dir or (state_dir().parent / "build" / f"{spec.name}-gcp")
+        folder = self.build_folder(spec)
         outputs = package.build_all(self.weights_path(spec), folder)
         return Built(Desired(spec, names, outputs.model, outputs.function), names)
 
@@ -111,9 +110,12 @@ class GcpProvider(CloudProvider):
         gcp = self._session_for_spec(s)
         built = self.build(loaded, gcp)
         planner = GcpPlanContext(gcp, built.desired, state, self.options)
+        access = GcpAccess(gcp, built.names, self.options)
         with gcp_errors("plan the deployment (read the existing resources)"):
             steps = plan_steps(planner)
-        target = self._teardown(GcpAccess(gcp, built.names, self.options))
+            ids = {"bucket": built.names.bucket, "function": built.names.function}
+            steps, foreign = self._check_foreign(steps, REGISTRY, access, ids)
+        target = self._teardown(access)
         rank = lambda rec: REGISTRY.rank(rec.kind)  # noqa: E731
         steps += sweep(state, planner.wanted, self._deleter(target), rank=rank)
         steps = [self._guarded(step) for step in steps]
@@ -143,6 +145,7 @@ class GcpProvider(CloudProvider):
             hourly_cost=None if estimate is None else estimate.hourly,
             monthly_cost=None if estimate is None else estimate.monthly,
             warnings=warnings,
+            foreign=foreign,
         )
 
     def _delete_summary(self, rec: ResourceRecord) -> str:
@@ -173,7 +176,7 @@ class GcpProvider(CloudProvider):
                 described = REGISTRY.describe(access, rec)
                 nodes += described.running
                 words = described.words
-                if is_retired(key):
+                if is_retired(key) and not getattr(state, "from_tags", False):
                     words += " (left over from an earlier deploy; the next deploy removes it)"
                 rows.append((key, rec.id, words))
                 healthy = healthy and described.healthy

@@ -264,6 +264,16 @@ def describe_deployed_model(a: GcpAccess, rec: ResourceRecord) -> Described:
     return Described(words, running=int(res.min_replica_count), attrs=attrs)
 
 
+def owner_endpoint(a: GcpAccess, rec: ResourceRecord) -> bool | None:
+    got = _get(lambda: a.gcp.endpoints().get_endpoint(name=rec.id))
+    return None if got is None else labelled(got, a.names.name)
+
+
+def owner_model(a: GcpAccess, rec: ResourceRecord) -> bool | None:
+    got = _get(lambda: a.gcp.models().get_model(name=rec.id))
+    return None if got is None else labelled(got, a.names.name)
+
+
 def discover(a: GcpAccess) -> Found:
     n, found = a.names, []
     request = {"parent": n.parent, "filter": f'labels.{LABEL_KEY}="{n.name}"'}
@@ -300,6 +310,7 @@ FAMILY = Family[GcpPlanContext, GcpAccess](
     },
     discover=discover,
     rank={"vertex:deployed-model": 0, "vertex:endpoint": 3, "vertex:model": 4},
+    owner={"vertex:endpoint": owner_endpoint, "vertex:model": owner_model},
     delete_calls={
         "vertex:deployed-model": ("aiplatform.EndpointService.UndeployModel",),
         "vertex:endpoint": (
