@@ -31,10 +31,9 @@ $(STAMP_BASE): pyproject.toml constraints.txt | $(PY)
 	$(PIP) -e .
 	touch $@
 
-# Full install: + the model extra (torch, torchvision, opencv, onnx), the ONNX engine (onnxruntime),
-# Ray (ocrkit batch --runner ray), the chart libraries and the test tools.
+# Full install: every extra (aws, gcp, serve, model, onnx, ray, chart) and the test tools.
 $(STAMP_FULL): pyproject.toml constraints.txt | $(PY)
-	$(PIP) -e '.[model,onnx,ray,dev,chart]'
+	$(PIP) -e '.[all,dev]'
 	touch $@ $(STAMP_BASE)
 
 install: $(STAMP_BASE)

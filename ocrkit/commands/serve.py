@@ -20,6 +20,7 @@ from ocrkit.commands.output import flow as _flow
 from ocrkit.commands.output import stderr as _stderr
 from ocrkit.commands.output import stdout as _stdout
 from ocrkit.errors import OcrkitError
+from ocrkit.extras import require
 from ocrkit.weights import WEIGHTS_ENV
 
 _SERVE_HELP = """\
@@ -178,6 +179,7 @@ def register(app: typer.Typer) -> None:
         from ocrkit.server.preflight import check_port_free, verify_weights
         from ocrkit.server.production import ServeOptions, check_model_source, run
 
+        require("gunicorn", "prometheus_client")
         if log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
             raise OcrkitError(f"--log-level must be debug, info, warning or error, not {log_level!r}")
         options = ServeOptions(
