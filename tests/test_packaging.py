@@ -68,7 +68,7 @@ def test_wheel_ships_configs_and_finds_them_from_any_directory(tmp_path: Path) -
             "-m",
             "pip",
             "wheel",
-            "-q",
+            "-v",  # the build backend's warnings reach pip's output only when verbose
             "--no-deps",
             "--no-build-isolation",
             str(REPO),
@@ -80,8 +80,21 @@ def test_wheel_ships_configs_and_finds_them_from_any_directory(tmp_path: Path) -
         cwd=tmp_path,
     )
     assert build.returncode == 0, build.stderr
+    output = build.stdout + build.stderr
+    # No setuptools warnings: data folders are declared packages, the license is an SPDX string.
+    for warning in (
+        "absent from the `packages` configuration",
+        "SetuptoolsDeprecationWarning",
+        "BuildBackendWarning",
+    ):
+        assert warning not in output, [line for line in output.splitlines() if warning in line][:3]
     wheel = next(out.glob("ocrkit-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
+    assert "ocrkit-0.1.0.dist-info/licenses/LICENSE" in names
+    assert any(n.startswith("ocrkit/configs/pricing/serving/") and n.endswith(".yaml") for n in names)
+    assert any(n.startswith("ocrkit/configs/profiles/") and n.endswith(".yaml") for n in names)
+    assert "ocrkit/configs/deploy/local.yaml" in names
+    assert not any("__pycache__" in n for n in names)
     assert "ocrkit/configs/scenarios/baseline.yaml" in names
     assert "ocrkit/configs/scenarios/extended.yaml" in names
     assert any(n.startswith("ocrkit/configs/pricing/") and n.endswith(".yaml") for n in names)
