@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -142,3 +143,30 @@ def test_error_messages_print_brackets_literally() -> None:
     )
     assert proc.returncode == 2
     assert "[bold]x[/bold]" in proc.stderr
+
+
+def _make_dry_run(target: str, tmp_path: Path) -> str:
+    """The commands `make TARGET` would run on a fresh machine (no venv yet), without running them."""
+    proc = subprocess.run(
+        ["make", "-n", "-C", str(REPO), target, f"VENV={tmp_path / 'fresh-venv'}"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_demo_installs_only_what_the_demo_runs(tmp_path: Path) -> None:
+    demo = _make_dry_run("demo", tmp_path)
+    assert "-e '.[model,serve]'" in demo  # predict/eval (model) and deploy --cloud local (serve)
+    for unused in ("chromium", "fonts-", "apt-get", "[all", "dev]"):
+        assert unused not in demo
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_test_installs_every_extra_and_the_system_packages(tmp_path: Path) -> None:
+    test = _make_dry_run("test", tmp_path)
+    assert "-e '.[all,dev]'" in test
+    assert "chromium" in test and "fonts-dejavu-core" in test
+    assert "pytest" in test
