@@ -24,7 +24,7 @@ app = typer.Typer(
         "AWS, GCP or this machine, and price those choices."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
 )
 
@@ -79,7 +79,13 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except Exception as exc:
-        # Usage errors (unknown option, bad value) from the click that typer bundles: its own message, exit 2.
+        # A bad option value (not one of an enum's, out of range, missing): one line, exit 2.
+        if hasattr(exc, "param_hint") and callable(getattr(exc, "format_message", None)):
+            err_console.print(
+                f"[bold red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True
+            )
+            sys.exit(2)
+        # Other usage errors (unknown option or command) from the click typer bundles: its message, exit 2.
         if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)

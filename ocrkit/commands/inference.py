@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ocrkit.commands.choices import complete_device
 from ocrkit.commands.output import OutputFormat
 from ocrkit.commands.output import flow as _flow
 from ocrkit.commands.output import stderr as _stderr
@@ -162,7 +163,7 @@ def register(app: typer.Typer) -> None:
             "--quantize",
             help="int8: dynamically quantised decoder (CPU; faster, near-identical).",
         ),
-        device: str = typer.Option("auto", "--device", help=_DEVICE_HELP),
+        device: str = typer.Option("auto", "--device", help=_DEVICE_HELP, autocompletion=complete_device),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
         char_probs: bool = typer.Option(
             False, "--char-probs", help="Also show the probability of every recognised character."
@@ -254,7 +255,7 @@ def register(app: typer.Typer) -> None:
             "--quantize",
             help="int8: dynamically quantised decoder (CPU; faster, near-identical).",
         ),
-        device: str = typer.Option("auto", "--device", help=_DEVICE_HELP),
+        device: str = typer.Option("auto", "--device", help=_DEVICE_HELP, autocompletion=complete_device),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
         engine: Engine = typer.Option(Engine.torch, "--engine", envvar=ENGINE_ENV, help=_ENGINE_HELP),
     ) -> None:
@@ -357,7 +358,10 @@ def register(app: typer.Typer) -> None:
             show_default=False,
         ),
         device: str = typer.Option(
-            "auto", "--device", help="auto (CUDA when present), cpu, cuda or cuda:N (int8 is CPU only)."
+            "auto",
+            "--device",
+            help="auto (CUDA when present), cpu, cuda or cuda:N (int8 is CPU only).",
+            autocompletion=complete_device,
         ),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
         engine: BenchEngine = typer.Option(
