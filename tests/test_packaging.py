@@ -31,6 +31,9 @@ TORCH_FREE_MODULES = [
     "ocrkit.weights",
     "ocrkit.deploy",
     "ocrkit.providers",
+    "ocrkit.extras",
+    "ocrkit.image_inputs",
+    "ocrkit.commands.choices",
 ]
 
 

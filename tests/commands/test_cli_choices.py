@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -63,3 +66,18 @@ def test_accepted_spellings_still_work(capsys) -> None:
 def test_device_stays_open_for_cuda_n_and_completes_the_known_values() -> None:
     assert complete_device("") == ["auto", "cpu", "cuda", "cuda:0"]
     assert complete_device("cu") == ["cuda", "cuda:0"]
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("ocrkit cost --cloud ", ["aws", "gcp", "all"]),
+        ("ocrkit predict --device c", ["cpu", "cuda", "cuda:0"]),
+    ],
+)
+def test_bash_completion_lists_the_values(words: str, expected: list[str]) -> None:
+    env = {**os.environ, "_OCRKIT_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": "3"}
+    code = "import sys; sys.argv[0] = 'ocrkit'; from ocrkit.cli import main; main()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == expected
