@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from ocrkit.batch.formats import OutputFormat as ResultsFormat
 from ocrkit.commands.choices import Runner, complete_device
 from ocrkit.engine import Engine
 from ocrkit.errors import OcrkitError
@@ -74,8 +75,12 @@ def register(app: typer.Typer) -> None:
         out: str = typer.Option(
             ..., "--out", metavar="RESULTS", help="Results file or bucket object.", show_default=False
         ),
-        fmt: str | None = typer.Option(
-            None, "--format", help="jsonl, csv or tsv (default: RESULTS's extension).", show_default=False
+        fmt: ResultsFormat | None = typer.Option(
+            None,
+            "--format",
+            case_sensitive=False,
+            help="Results file format (default: RESULTS's extension).",
+            show_default=False,
         ),
         engine: Engine = typer.Option(Engine.torch, "--engine", case_sensitive=False, help="torch or onnx."),
         weights: str | None = typer.Option(
@@ -129,7 +134,7 @@ def register(app: typer.Typer) -> None:
         request = BatchRequest(
             source=source,
             out=out,
-            fmt=fmt,
+            fmt=fmt.value if fmt is not None else None,
             engine=engine.value,
             weights=weights,
             batch_size=batch_size,

@@ -29,7 +29,7 @@ def test_shell_completion_is_offered() -> None:
     ("command", "listed"),
     [
         (["cost"], ["aws|gcp|all", "list|report", "table|json|csv|markdown"]),
-        (["batch"], ["torch|onnx", "local|ray"]),
+        (["batch"], ["torch|onnx", "local|ray", "jsonl|csv|tsv"]),
         (["serve"], ["torch|onnx", "debug|info|warning|error|critical"]),
         (["train"], ["resnet18|resnet34|resnet50"]),
         (["synth"], ["png|jpg"]),
