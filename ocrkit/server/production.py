@@ -37,7 +37,6 @@ from dataclasses import dataclass, replace
 from importlib import resources
 
 from ocrkit.errors import OcrkitError
-from ocrkit.extras import missing_extra_error
 from ocrkit.gateway.backend import Backend, InProcessBackend
 from ocrkit.gateway.errors import Code
 from ocrkit.gateway.handler import normalise_path
@@ -757,8 +756,8 @@ def run(options: ServeOptions, *, predictor: Predictor | None = None) -> None:
     """Serve with gunicorn in this process until SIGTERM/SIGINT (gunicorn handles the signals)."""
     try:
         from gunicorn.app.base import BaseApplication
-    except ModuleNotFoundError as exc:
-        raise missing_extra_error(exc) or OcrkitError("the production server needs gunicorn") from None
+    except ImportError:
+        raise OcrkitError("the HTTP server needs gunicorn: pip install 'ocrkit[serve]'") from None
 
     settings = gunicorn_settings(options)
     os.environ[HEADER_TIMEOUT_ENV] = str(options.header_timeout_s)
