@@ -5,14 +5,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q -c constraints.txt
 STAMP_BASE := $(VENV)/.stamp-base
+STAMP_DEMO := $(VENV)/.stamp-demo
 STAMP_FULL := $(VENV)/.stamp-full
 # pytest workers are not used: the suite starts local servers on free ports and is sized for 2 cores.
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format install install-full sysdeps clean
+.PHONY: demo test lint format install install-demo install-full sysdeps clean
 
-# Debian packages the suite and the demo need: fonts with Cyrillic (rendered samples, synthetic data)
-# and chromium (the web page's browser test).
+# Debian packages the suite needs: fonts with Cyrillic (rendered samples, synthetic data) and chromium
+# (the web page's browser test). `make demo` needs none of them: it reads the shipped sample images.
 APT_PACKAGES := fonts-dejavu-core fonts-sjfonts fonts-urw-base35 fonts-uralic fonts-cmu fonts-liberation \
 	fonts-paratype chromium
 sysdeps:
@@ -26,23 +27,28 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 
-# Base install: the CLI, costing engine, gateway and deploy code (no torch).
+# Base install: the CLI and the costing engine (ocrkit cost); every other job is an extra.
 $(STAMP_BASE): pyproject.toml constraints.txt | $(PY)
 	$(PIP) -e .
 	touch $@
 
-# Full install: + the model extra (torch, torchvision, opencv, onnx), the ONNX engine (onnxruntime),
-# Ray (ocrkit batch --runner ray), the chart libraries and the test tools.
-$(STAMP_FULL): pyproject.toml constraints.txt | $(PY)
-	$(PIP) -e '.[model,onnx,ray,dev,chart]'
+# What `make demo` runs: predict and eval (the model extra), deploy --cloud local (the serve extra).
+$(STAMP_DEMO): pyproject.toml constraints.txt | $(PY)
+	$(PIP) -e '.[model,serve]'
 	touch $@ $(STAMP_BASE)
 
+# Full install: every extra (aws, gcp, serve, model, onnx, ray, chart) and the test tools.
+$(STAMP_FULL): pyproject.toml constraints.txt | $(PY)
+	$(PIP) -e '.[all,dev]'
+	touch $@ $(STAMP_DEMO) $(STAMP_BASE)
+
 install: $(STAMP_BASE)
+install-demo: $(STAMP_DEMO)
 install-full: $(STAMP_FULL)
 
 SAMPLES := ocrkit/assets/samples
 DEMO_NAME := ocrkit-demo
-demo: sysdeps $(STAMP_FULL)
+demo: $(STAMP_DEMO)
 	@echo "== ocrkit cost --scenario baseline (the report's architecture, published prices + audit)"
 	$(VENV)/bin/ocrkit cost --scenario baseline
 	@echo

@@ -1,5 +1,13 @@
-"""Only here to add configs/ (at the repo root) to the package list as ocrkit.configs; see pyproject.toml."""
+"""Only here to list the packages: configs/ (at the repo root) ships as ocrkit.configs; see pyproject.toml.
 
-from setuptools import find_packages, setup
+Data folders (ocrkit/assets, ocrkit/server/static, configs/pricing, ...) are namespace packages, so that
+setuptools ships their files as package data instead of warning that they are absent from `packages`.
+"""
 
-setup(packages=[*find_packages(include=["ocrkit", "ocrkit.*"]), "ocrkit.configs"])
+from setuptools import find_namespace_packages, setup
+
+_SKIP = ["*__pycache__*"]
+packages = find_namespace_packages(include=["ocrkit", "ocrkit.*"], exclude=["ocrkit.configs*", *_SKIP])
+packages += ["ocrkit.configs"] + [f"ocrkit.configs.{p}" for p in find_namespace_packages("configs", exclude=_SKIP)]
+
+setup(packages=packages)

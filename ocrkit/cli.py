@@ -15,6 +15,7 @@ from rich.markup import escape
 from ocrkit import __version__
 from ocrkit.commands import batch, cost, deploy, export, inference, serve, train
 from ocrkit.errors import OcrkitError
+from ocrkit.extras import missing_extra_error
 
 app = typer.Typer(
     name="ocrkit",
@@ -23,7 +24,7 @@ app = typer.Typer(
         "AWS, GCP or this machine, and price those choices."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
 )
 
@@ -49,14 +50,24 @@ for _module in (cost, inference, export, serve, train, deploy, batch):
     _module.register(app)
 
 
+def _print_error(exc: OcrkitError) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    sys.exit(exc.exit_code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: user mistakes become one red line and exit 2, never a traceback."""
     try:
         # standalone_mode=False returns a command's typer.Exit code instead of exiting: pass it on.
         code = app(args=argv, standalone_mode=False)
     except OcrkitError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        _print_error(exc)
+    except ModuleNotFoundError as exc:
+        # An optional package imported at the point of use: name the extra that brings it.
+        error = missing_extra_error(exc)
+        if error is None:
+            raise
+        _print_error(error)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -68,7 +79,13 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except Exception as exc:
-        # Usage errors (unknown option, bad value) from the click that typer bundles: its own message, exit 2.
+        # A bad option value (not one of an enum's, out of range, missing): one line, exit 2.
+        if hasattr(exc, "param_hint") and callable(getattr(exc, "format_message", None)):
+            err_console.print(
+                f"[bold red]error:[/] {escape(exc.format_message())}", highlight=False, soft_wrap=True
+            )
+            sys.exit(2)
+        # Other usage errors (unknown option or command) from the click typer bundles: its message, exit 2.
         if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)

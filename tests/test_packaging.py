@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -30,6 +31,9 @@ TORCH_FREE_MODULES = [
     "ocrkit.weights",
     "ocrkit.deploy",
     "ocrkit.providers",
+    "ocrkit.extras",
+    "ocrkit.image_inputs",
+    "ocrkit.commands.choices",
 ]
 
 
@@ -68,7 +72,7 @@ def test_wheel_ships_configs_and_finds_them_from_any_directory(tmp_path: Path) -
             "-m",
             "pip",
             "wheel",
-            "-q",
+            "-v",  # the build backend's warnings reach pip's output only when verbose
             "--no-deps",
             "--no-build-isolation",
             str(REPO),
@@ -80,8 +84,21 @@ def test_wheel_ships_configs_and_finds_them_from_any_directory(tmp_path: Path) -
         cwd=tmp_path,
     )
     assert build.returncode == 0, build.stderr
+    output = build.stdout + build.stderr
+    # No setuptools warnings: data folders are declared packages, the license is an SPDX string.
+    for warning in (
+        "absent from the `packages` configuration",
+        "SetuptoolsDeprecationWarning",
+        "BuildBackendWarning",
+    ):
+        assert warning not in output, [line for line in output.splitlines() if warning in line][:3]
     wheel = next(out.glob("ocrkit-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
+    assert "ocrkit-0.1.0.dist-info/licenses/LICENSE" in names
+    assert any(n.startswith("ocrkit/configs/pricing/serving/") and n.endswith(".yaml") for n in names)
+    assert any(n.startswith("ocrkit/configs/profiles/") and n.endswith(".yaml") for n in names)
+    assert "ocrkit/configs/deploy/local.yaml" in names
+    assert not any("__pycache__" in n for n in names)
     assert "ocrkit/configs/scenarios/baseline.yaml" in names
     assert "ocrkit/configs/scenarios/extended.yaml" in names
     assert any(n.startswith("ocrkit/configs/pricing/") and n.endswith(".yaml") for n in names)
@@ -129,3 +146,30 @@ def test_error_messages_print_brackets_literally() -> None:
     )
     assert proc.returncode == 2
     assert "[bold]x[/bold]" in proc.stderr
+
+
+def _make_dry_run(target: str, tmp_path: Path) -> str:
+    """The commands `make TARGET` would run on a fresh machine (no venv yet), without running them."""
+    proc = subprocess.run(
+        ["make", "-n", "-C", str(REPO), target, f"VENV={tmp_path / 'fresh-venv'}"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_demo_installs_only_what_the_demo_runs(tmp_path: Path) -> None:
+    demo = _make_dry_run("demo", tmp_path)
+    assert "-e '.[model,serve]'" in demo  # predict/eval (model) and deploy --cloud local (serve)
+    for unused in ("chromium", "fonts-", "apt-get", "[all", "dev]"):
+        assert unused not in demo
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_test_installs_every_extra_and_the_system_packages(tmp_path: Path) -> None:
+    test = _make_dry_run("test", tmp_path)
+    assert "-e '.[all,dev]'" in test
+    assert "chromium" in test and "fonts-dejavu-core" in test
+    assert "pytest" in test

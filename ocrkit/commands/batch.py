@@ -24,6 +24,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from ocrkit.batch.formats import OutputFormat as ResultsFormat
+from ocrkit.commands.choices import Runner, complete_device
+from ocrkit.engine import Engine
 from ocrkit.errors import OcrkitError
 from ocrkit.weights import WEIGHTS_ENV, is_demo_weights
 
@@ -72,10 +75,14 @@ def register(app: typer.Typer) -> None:
         out: str = typer.Option(
             ..., "--out", metavar="RESULTS", help="Results file or bucket object.", show_default=False
         ),
-        fmt: str | None = typer.Option(
-            None, "--format", help="jsonl, csv or tsv (default: RESULTS's extension).", show_default=False
+        fmt: ResultsFormat | None = typer.Option(
+            None,
+            "--format",
+            case_sensitive=False,
+            help="Results file format (default: RESULTS's extension).",
+            show_default=False,
         ),
-        engine: str = typer.Option("torch", "--engine", help="torch or onnx."),
+        engine: Engine = typer.Option(Engine.torch, "--engine", case_sensitive=False, help="torch or onnx."),
         weights: str | None = typer.Option(
             None,
             "--weights",
@@ -89,7 +96,9 @@ def register(app: typer.Typer) -> None:
             help="local: threads that read, decode and preprocess ahead of the model; "
             "ray: model actors (each loads the model once).",
         ),
-        runner: str = typer.Option("local", "--runner", help="local (this process) or ray (Ray Data)."),
+        runner: Runner = typer.Option(
+            Runner.local, "--runner", case_sensitive=False, help="local (this process) or ray (Ray Data)."
+        ),
         address: str | None = typer.Option(
             None,
             "--address",
@@ -97,7 +106,11 @@ def register(app: typer.Typer) -> None:
             show_default=False,
         ),
         device: str | None = typer.Option(
-            None, "--device", help="cpu, cuda or cuda:N (default: CUDA when available).", show_default=False
+            None,
+            "--device",
+            help="cpu, cuda or cuda:N (default: CUDA when available).",
+            show_default=False,
+            autocompletion=complete_device,
         ),
         threads: int | None = typer.Option(
             None,
@@ -121,12 +134,12 @@ def register(app: typer.Typer) -> None:
         request = BatchRequest(
             source=source,
             out=out,
-            fmt=fmt,
-            engine=engine,
+            fmt=fmt.value if fmt is not None else None,
+            engine=engine.value,
             weights=weights,
             batch_size=batch_size,
             workers=workers,
-            runner=runner,
+            runner=runner.value,
             address=address,
             device=device,
             threads=threads,

@@ -15,24 +15,12 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ocrkit.commands.choices import CostCloud, CostFormat, CostMethod
 from ocrkit.costing import export
 from ocrkit.costing.engine import price
 from ocrkit.costing.results import CLOUD_LABELS, CLOUDS, PLAN_LABELS, Comparison
 from ocrkit.costing.scenario import builtin_names
 from ocrkit.errors import OcrkitError
-
-CLOUD_CHOICES = ("aws", "gcp", "all")
-METHOD_CHOICES = ("list", "report")
-FORMAT_CHOICES = ("table", "json", "csv", "markdown")
-
-
-def _choice(option: str, value: str, choices: tuple[str, ...]) -> str:
-    """Options are checked here so that a wrong value is one line and exit 2, like every other mistake."""
-    picked = value.strip().lower()
-    if picked not in choices:
-        raise OcrkitError(f"{option}: '{value}' is not one of {', '.join(choices)}")
-    return picked
-
 
 HELP = "\n\n".join(
     [
@@ -62,21 +50,21 @@ def register(app: typer.Typer) -> None:
             metavar="NAME|PATH",
             help=f"Built-in scenario ({', '.join(builtin_names())}) or the path of a scenario YAML file.",
         ),
-        cloud: str = typer.Option(
-            "all", "--cloud", "-c", metavar="aws|gcp|all", help="Price one cloud, or both."
+        cloud: CostCloud = typer.Option(
+            CostCloud.all, "--cloud", "-c", case_sensitive=False, help="Price one cloud, or both."
         ),
-        method: str = typer.Option(
-            "list",
+        method: CostMethod = typer.Option(
+            CostMethod.list,
             "--method",
             "-m",
-            metavar="list|report",
+            case_sensitive=False,
             help="list: published prices and rules, audited against the report; report: its own arithmetic.",
         ),
-        fmt: str = typer.Option(
-            "table",
+        fmt: CostFormat = typer.Option(
+            CostFormat.table,
             "--format",
             "-f",
-            metavar="table|json|csv|markdown",
+            case_sensitive=False,
             help="table (for people), json, csv or markdown.",
         ),
         catalog: list[Path] = typer.Option(
@@ -117,9 +105,7 @@ def register(app: typer.Typer) -> None:
             help="With --serving: price this region (repeat for both clouds).",
         ),
     ) -> None:
-        picked = _choice("--cloud", cloud, CLOUD_CHOICES)
-        method = _choice("--method", method, METHOD_CHOICES)
-        fmt = _choice("--format", fmt, FORMAT_CHOICES)
+        picked, method, fmt = cloud.value, method.value, fmt.value
         clouds = CLOUDS if picked == "all" else (picked,)
         if serving is None:
             given = [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from enum import StrEnum
 from pathlib import Path
 
@@ -15,13 +16,20 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ocrkit.commands.choices import complete_device
 from ocrkit.commands.output import OutputFormat
 from ocrkit.commands.output import flow as _flow
 from ocrkit.commands.output import stderr as _stderr
 from ocrkit.commands.output import stdout as _stdout
 from ocrkit.engine import Engine
 from ocrkit.errors import OcrkitError
-from ocrkit.weights import WEIGHTS_ENV, is_demo_weights, resolve_weights
+from ocrkit.weights import (
+    WEIGHTS_ENV,
+    configured_weights,
+    default_weights_path,
+    is_demo_weights,
+    resolve_weights,
+)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -95,6 +103,16 @@ def _require_torch(command: str) -> None:
         )
 
 
+def _note_demo_weights(weights: Path | None) -> None:
+    """One stderr line when no weights were given and the shipped demo checkpoint answers."""
+    if configured_weights(weights) is None and default_weights_path() is not None:
+        _stderr().print(
+            "[dim]using ocrkit's demo checkpoint (a small model trained on synthetic words); "
+            f"pass --weights or set ${WEIGHTS_ENV} for your own[/]",
+            soft_wrap=True,
+        )
+
+
 def _echo_json(data: object) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
@@ -149,10 +167,11 @@ def _image_check(engine: Engine):
 def register(app: typer.Typer) -> None:
     @app.command("predict", help=_flow(_PREDICT_HELP))
     def predict_cmd(
-        images: list[Path] = typer.Argument(
+        images: list[str] = typer.Argument(
             ...,
             metavar="IMAGE...",
-            help="Image files (PNG, JPEG, ...), each a crop of one handwritten line or word.",
+            help="Image files (PNG, JPEG, ...), each a crop of one handwritten line or word; a folder "
+            "(the images in it, found by content, sorted); or - to read one image from stdin.",
             show_default=False,
         ),
         weights: Path | None = typer.Option(None, "--weights", help=_WEIGHTS_HELP, show_default=False),
@@ -162,7 +181,7 @@ def register(app: typer.Typer) -> None:
             "--quantize",
             help="int8: dynamically quantised decoder (CPU; faster, near-identical).",
         ),
-        device: str = typer.Option("auto", "--device", help=_DEVICE_HELP),
+        device: str = typer.Option("auto", "--device", help=_DEVICE_HELP, autocompletion=complete_device),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
         char_probs: bool = typer.Option(
             False, "--char-probs", help="Also show the probability of every recognised character."
@@ -170,25 +189,29 @@ def register(app: typer.Typer) -> None:
         engine: Engine = typer.Option(Engine.torch, "--engine", envvar=ENGINE_ENV, help=_ENGINE_HELP),
     ) -> None:
         _require_engine(engine, "predict")
+        from ocrkit.image_inputs import expand_inputs
         from ocrkit.prediction import ImageDecodeError
 
         decode_image = _image_check(engine)
+        inputs = expand_inputs(images, sys.stdin.buffer)
+        names = [item.name for item in inputs]
 
         errors: dict[int, str] = {}
         readable: list[tuple[int, bytes]] = []
-        for i, path in enumerate(images):
+        for i, item in enumerate(inputs):
+            if item.data is None:
+                errors[i] = item.error or "cannot read file"
+                continue
             try:
-                data = path.read_bytes()
-                decode_image(data)
-            except OSError as exc:
-                errors[i] = f"cannot read file: {exc.strerror or exc}"
+                decode_image(item.data)
             except ImageDecodeError as exc:
                 errors[i] = exc.message
             else:
-                readable.append((i, data))
+                readable.append((i, item.data))
 
         predictions = {}
         if readable:
+            _note_demo_weights(weights)
             predictor = _load_predictor(
                 weights, batch_size=batch_size, quantize=quantize, device=device, engine=engine
             )
@@ -197,11 +220,11 @@ def register(app: typer.Typer) -> None:
 
         if fmt is OutputFormat.json:
             rows = []
-            for i, path in enumerate(images):
+            for i, name in enumerate(names):
                 if i in errors:
-                    rows.append({"file": str(path), "error": errors[i]})
+                    rows.append({"file": name, "error": errors[i]})
                 else:
-                    rows.append({"file": str(path), **predictions[i].to_json(with_char_probs=char_probs)})
+                    rows.append({"file": name, **predictions[i].to_json(with_char_probs=char_probs)})
             _echo_json(rows)
         elif predictions:
             table = Table(title="ocrkit predict", title_justify="left")
@@ -210,11 +233,11 @@ def register(app: typer.Typer) -> None:
             table.add_column("confidence", justify="right")
             if char_probs:
                 table.add_column("character probabilities", overflow="fold")
-            for i, path in enumerate(images):
+            for i, name in enumerate(names):
                 if i not in predictions:
                     continue
                 p = predictions[i]
-                row = [escape(str(path)), escape(p.text), f"{p.confidence:.3f}"]
+                row = [escape(name), escape(p.text), f"{p.confidence:.3f}"]
                 if char_probs:
                     probs = p.char_probs or []
                     row.append(
@@ -226,8 +249,8 @@ def register(app: typer.Typer) -> None:
         if errors:
             err = _stderr()
             for i, message in errors.items():
-                err.print(f"[bold red]error:[/] {escape(f'{images[i]}: {message}')}", soft_wrap=True)
-            raise OcrkitError(f"{len(errors)} of {len(images)} image(s) could not be read")
+                err.print(f"[bold red]error:[/] {escape(f'{names[i]}: {message}')}", soft_wrap=True)
+            raise OcrkitError(f"{len(errors)} of {len(names)} image(s) could not be read")
 
     @app.command("eval", help=_flow(_EVAL_HELP))
     def eval_cmd(
@@ -254,7 +277,7 @@ def register(app: typer.Typer) -> None:
             "--quantize",
             help="int8: dynamically quantised decoder (CPU; faster, near-identical).",
         ),
-        device: str = typer.Option("auto", "--device", help=_DEVICE_HELP),
+        device: str = typer.Option("auto", "--device", help=_DEVICE_HELP, autocompletion=complete_device),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
         engine: Engine = typer.Option(Engine.torch, "--engine", envvar=ENGINE_ENV, help=_ENGINE_HELP),
     ) -> None:
@@ -357,7 +380,10 @@ def register(app: typer.Typer) -> None:
             show_default=False,
         ),
         device: str = typer.Option(
-            "auto", "--device", help="auto (CUDA when present), cpu, cuda or cuda:N (int8 is CPU only)."
+            "auto",
+            "--device",
+            help="auto (CUDA when present), cpu, cuda or cuda:N (int8 is CPU only).",
+            autocompletion=complete_device,
         ),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
         engine: BenchEngine = typer.Option(

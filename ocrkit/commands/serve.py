@@ -15,11 +15,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ocrkit.commands.choices import LogLevel, complete_device
 from ocrkit.commands.output import OutputFormat
 from ocrkit.commands.output import flow as _flow
 from ocrkit.commands.output import stderr as _stderr
 from ocrkit.commands.output import stdout as _stdout
+from ocrkit.engine import Engine
 from ocrkit.errors import OcrkitError
+from ocrkit.extras import require
 from ocrkit.weights import WEIGHTS_ENV
 
 _SERVE_HELP = """\
@@ -130,7 +133,12 @@ def register(app: typer.Typer) -> None:
         max_wait_ms: float = typer.Option(
             5.0, "--max-wait-ms", min=0.0, help="How long a batch waits for more requests."
         ),
-        device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda or cuda:N."),
+        device: str = typer.Option(
+            "auto",
+            "--device",
+            help="auto (CUDA when present), cpu, cuda or cuda:N.",
+            autocompletion=complete_device,
+        ),
         max_len: int | None = typer.Option(
             None,
             "--max-len",
@@ -148,9 +156,10 @@ def register(app: typer.Typer) -> None:
             "with other work, 1 avoids threads waiting for each other.",
             show_default=False,
         ),
-        engine: str | None = typer.Option(
+        engine: Engine | None = typer.Option(
             None,
             "--engine",
+            case_sensitive=False,
             help="torch or onnx (the exported graphs on ONNX Runtime, no torch; --weights may be an export "
             "directory). Default: $OCRKIT_ENGINE, else torch.",
             show_default=False,
@@ -164,7 +173,9 @@ def register(app: typer.Typer) -> None:
         body_timeout: float = typer.Option(
             30.0, "--body-timeout", min=0.1, help="Seconds a request's body may take to arrive (then 408)."
         ),
-        log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+        log_level: LogLevel = typer.Option(
+            LogLevel.info, "--log-level", case_sensitive=False, help="Log detail."
+        ),
         name: str = typer.Option(
             "ocrkit", "--name", help='Model name reported in every answer ("model": ...) and in /healthz.'
         ),
@@ -178,8 +189,7 @@ def register(app: typer.Typer) -> None:
         from ocrkit.server.preflight import check_port_free, verify_weights
         from ocrkit.server.production import ServeOptions, check_model_source, run
 
-        if log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
-            raise OcrkitError(f"--log-level must be debug, info, warning or error, not {log_level!r}")
+        require("gunicorn", "prometheus_client")
         options = ServeOptions(
             host=host,
             port=port,
@@ -194,9 +204,9 @@ def register(app: typer.Typer) -> None:
             device=None if device == "auto" else device,
             max_len=max_len,
             torch_threads=torch_threads,
-            engine=engine,
+            engine=engine.value if engine is not None else None,
             predictor=predictor,
-            log_level=log_level.lower(),
+            log_level=log_level.value,
             name=name,
             header_timeout_s=header_timeout,
             body_timeout_s=body_timeout,

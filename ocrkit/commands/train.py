@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ocrkit.commands.choices import Backbone, ImageFormat, complete_device
 from ocrkit.commands.inference import _require_torch
 from ocrkit.commands.output import OutputFormat
 from ocrkit.errors import OcrkitError
@@ -101,7 +102,9 @@ def register(app: typer.Typer) -> None:
         unseen_font: str = typer.Option(
             "liberation", "--unseen-font", help="Font families kept out of training, for test_unseen only."
         ),
-        image_format: str = typer.Option("png", "--image-format", help="png or jpg."),
+        image_format: ImageFormat = typer.Option(
+            ImageFormat.png, "--image-format", case_sensitive=False, help="File format of the images."
+        ),
         force: bool = typer.Option(False, "--force", help="Replace a dataset already in --out."),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="Summary as a table or JSON."),
     ) -> None:
@@ -116,7 +119,7 @@ def register(app: typer.Typer) -> None:
             seed=seed,
             fonts=_families(fonts),
             unseen_fonts=unseen,
-            image_format=image_format,
+            image_format=image_format.value,
             force=force,
         )
         err = _console(stderr=True)
@@ -171,8 +174,8 @@ def register(app: typer.Typer) -> None:
         resume: Path | None = typer.Option(
             None, "--resume", help="Continue an interrupted run from its last.pt.", show_default=False
         ),
-        backbone: str = typer.Option(
-            "resnet18", "--backbone", help="resnet18, resnet34 or resnet50 (new models)."
+        backbone: Backbone = typer.Option(
+            Backbone.resnet18, "--backbone", case_sensitive=False, help="ResNet backbone (new models)."
         ),
         hidden: int = typer.Option(256, "--hidden", help="Transformer width (new models)."),
         enc_layers: int = typer.Option(1, "--enc-layers", help="Encoder layers (new models)."),
@@ -184,7 +187,10 @@ def register(app: typer.Typer) -> None:
         warmup_steps: int = typer.Option(200, "--warmup-steps", help="Linear warm-up steps."),
         seed: int = typer.Option(0, "--seed", help="Initialisation and data-order seed."),
         device: str = typer.Option(
-            "auto", "--device", help="auto (CUDA when available, else CPU), cpu, cuda."
+            "auto",
+            "--device",
+            help="auto (CUDA when available, else CPU), cpu, cuda.",
+            autocompletion=complete_device,
         ),
         max_steps: int | None = typer.Option(
             None, "--max-steps", help="Stop after this many steps.", show_default=False
@@ -227,7 +233,7 @@ def register(app: typer.Typer) -> None:
             val_split=val_split,
             weights=weights,
             resume=resume,
-            backbone=backbone,
+            backbone=backbone.value,
             hidden=hidden,
             enc_layers=enc_layers,
             dec_layers=dec_layers,

@@ -20,10 +20,12 @@ No printing here: the caller passes an ``on_event`` callback (the CLI draws a ri
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,7 +257,11 @@ class Trainer:
             torch.set_num_threads(c.threads)
         device = _device(c.device)
         out = Path(c.out)
-        out.mkdir(parents=True, exist_ok=True)
+        with _output_folder(out):
+            return self._run(out, device)
+
+    def _run(self, out: Path, device: torch.device) -> TrainResult:
+        c = self.config
 
         def load_progress(name: str) -> Callable[[int, int], None]:
             return lambda d, t: self.emit(TrainEvent("load", done=d, total=t, message=name))
@@ -456,6 +462,27 @@ def meta_without_weights(meta: dict[str, Any]) -> dict[str, Any]:
     return {
         k: v for k, v in meta.items() if k not in ("model", "config", "optimizer", "rng", "omitted_buffers")
     }
+
+
+@contextmanager
+def _output_folder(out: Path) -> Iterator[None]:
+    """Create ``out``; when the run fails, remove the folders this call created that are still empty.
+
+    Only empty folders this run made go (rmdir never deletes content): a failed run leaves no empty
+    output folder behind, a run that saved last.pt before failing keeps it, and a folder that already
+    existed is never touched.
+    """
+    created = list(itertools.takewhile(lambda p: not p.exists(), (out, *out.parents)))  # deepest first
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for folder in created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break  # not empty (the run saved something) or gone: leave it and its parents
+        raise
 
 
 def train(config: TrainConfig, on_event: EventCallback | None = None) -> TrainResult:

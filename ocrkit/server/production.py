@@ -757,7 +757,7 @@ def run(options: ServeOptions, *, predictor: Predictor | None = None) -> None:
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:
-        raise OcrkitError("the production server needs gunicorn", hint="pip install gunicorn") from None
+        raise OcrkitError("the HTTP server needs gunicorn: pip install 'ocrkit[serve]'") from None
 
     settings = gunicorn_settings(options)
     os.environ[HEADER_TIMEOUT_ENV] = str(options.header_timeout_s)

@@ -214,3 +214,27 @@ def test_cpu_bf16_autocasts_the_forward_pass_and_keeps_float32_weights(data, tmp
     state, meta = read_checkpoint(tmp_path / "best.pt")
     assert all(t.dtype == torch.float32 for t in state.values() if t.is_floating_point())
     assert meta["train_config"]["cpu_bf16"] is cpu_bf16
+
+
+def test_a_failed_run_removes_only_the_empty_folders_it_created(tmp_path, capsys):
+    no_data = tmp_path / "no-data"
+    no_data.mkdir()
+    out = tmp_path / "runs" / "new" / "run1"
+    with pytest.raises(OcrkitError):
+        train(TrainConfig(data=no_data, out=out, **TINY))
+    assert not (tmp_path / "runs").exists()
+
+    existing = tmp_path / "existing"  # made by the user: kept, with what it holds
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(no_data), "--out", str(existing / "run")])
+    assert exc.value.code == 2
+    assert sorted(p.name for p in existing.iterdir()) == ["keep.txt"]
+    assert "Traceback" not in capsys.readouterr().err
+
+    empty = tmp_path / "empty-but-theirs"
+    empty.mkdir()
+    with pytest.raises(OcrkitError):
+        train(TrainConfig(data=no_data, out=empty, **TINY))
+    assert empty.is_dir()
