@@ -55,6 +55,9 @@ demo: $(STAMP_DEMO)
 	@echo "== ocrkit cost --scenario extended"
 	$(VENV)/bin/ocrkit cost --scenario extended
 	@echo
+	@echo "== ocrkit cost --serving all: which architecture serves the report's traffic for the least"
+	$(VENV)/bin/ocrkit cost --scenario baseline --serving all
+	@echo
 	@echo "== ocrkit predict: the shipped demo checkpoint reads the sample images"
 	$(VENV)/bin/ocrkit predict $(SAMPLES)/*.jpg
 	@echo

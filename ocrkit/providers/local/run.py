@@ -89,10 +89,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         options = parse_args(sys.argv[1:] if argv is None else argv)
         check_model_source(options)
+        run(options)  # inside: a missing serve extra (gunicorn) is one line naming it, not a traceback
     except OcrkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    run(options)
+    except ModuleNotFoundError as exc:
+        print(f"error: the local endpoint needs {exc.name}: pip install 'ocrkit[serve]'", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
