@@ -28,7 +28,7 @@ def _title(c: ServingComparison) -> tuple[str, str]:
     sub = (
         f"Prices as of {c.price_dates()}; regions "
         + ", ".join(f"{cl.upper()} {cat.region}" for cl, cat in c.catalogs.items())
-        + ". Thin dotted: misses the latency target; $0 (free tier) drawn at $0.01."
+        + ".\nThin dotted: misses the latency target; a $0 month (free tier) is drawn at $0.01."
     )
     return title, sub
 
@@ -116,11 +116,12 @@ def _png(c: ServingComparison, path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("Requests per month (log scale)")
     ax.set_ylabel("Monthly cost, USD on demand (log scale)")
-    ax.set_title(title + "\n" + sub, fontsize=10)
+    # "$" starts matplotlib's math mode: escape it so that prices print as written.
+    ax.set_title((title + "\n" + sub).replace("$", r"\$"), fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
-    fig.savefig(path, format="png")
+    fig.savefig(path, format="png", bbox_inches="tight")
     plt.close(fig)
 
 
@@ -178,7 +179,7 @@ def _html(c: ServingComparison, path: Path) -> None:
             )
         )
     fig.update_layout(
-        title=dict(text=f"{title}<br><sup>{sub}</sup>"),
+        title=dict(text=f"{title}<br><sup>{sub.replace(chr(10), ' ')}</sup>"),
         xaxis=dict(type="log", title="Requests per month (log scale)"),
         yaxis=dict(type="log", title="Monthly cost, USD on demand (log scale)"),
     )
