@@ -8,6 +8,7 @@ from setuptools import find_namespace_packages, setup
 
 _SKIP = ["*__pycache__*"]
 packages = find_namespace_packages(include=["ocrkit", "ocrkit.*"], exclude=["ocrkit.configs*", *_SKIP])
-packages += ["ocrkit.configs"] + [f"ocrkit.configs.{p}" for p in find_namespace_packages("configs", exclude=_SKIP)]
+config_folders = find_namespace_packages("configs", exclude=_SKIP)
+packages += ["ocrkit.configs"] + [f"ocrkit.configs.{p}" for p in config_folders]
 
 setup(packages=packages)

@@ -10,8 +10,9 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from ocrkit.cli import app, main
+from ocrkit.cli import app
 from ocrkit.commands.choices import complete_device
+from tests.cli import run as _run
 
 
 def _help(*argv: str) -> str:
@@ -39,16 +40,6 @@ def test_help_lists_the_values_of_choice_options(command: list[str], listed: lis
     out = _help(*command)
     for values in listed:
         assert values in out, (command, values)
-
-
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_a_value_outside_the_set_is_one_line_and_exit_2(capsys) -> None:

@@ -13,24 +13,10 @@ pytestmark = pytest.mark.model
 
 torch = pytest.importorskip("torch")
 
-from ocrkit.cli import main  # noqa: E402
-from ocrkit.core_model.bench import random_init_model  # noqa: E402
-from ocrkit.core_model.checkpoint import save_checkpoint  # noqa: E402
-from ocrkit.core_model.network import ModelConfig  # noqa: E402
 from ocrkit.core_model.samples import sample_images  # noqa: E402
+from tests.cli import run  # noqa: E402
 
-TINY = ModelConfig(bb_name="resnet18", hidden=64, enc_layers=1, dec_layers=1, nhead=2)
 DEMO_LINE = "using ocrkit's demo checkpoint"
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(autouse=True)
@@ -38,12 +24,6 @@ def _env(monkeypatch):
     monkeypatch.delenv("OCRKIT_WEIGHTS", raising=False)
     monkeypatch.delenv("OCRKIT_DEMO_WEIGHTS", raising=False)
     monkeypatch.setenv("COLUMNS", "200")
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
-    return save_checkpoint(random_init_model(TINY, seed=0), path, epoch=0)
 
 
 @pytest.fixture(scope="module")

@@ -16,18 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ocrkit.cli import app, main
+from ocrkit.cli import app
 from ocrkit.costing.scenario import scenarios_dir
+from tests.cli import run as run_cli
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(["cost", *args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, "cost", *args)
 
 
 def test_table_shows_both_clouds_side_by_side_and_the_audit(capsys):

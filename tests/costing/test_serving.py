@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from ocrkit.cli import main
 from ocrkit.costing import serving
 from ocrkit.costing.capacity import ProfileBook, shipped_profiles
 from ocrkit.costing.compare import _bisect, compare, profile_book, serving_catalog
 from ocrkit.costing.profiles import SpeedProfile, dump_profile
 from ocrkit.costing.scenario import load_scenario
 from ocrkit.costing.traffic import Traffic, parse_count
+from tests.cli import run as run_cli
 
 D = Decimal
 MB_PER_GB = D(1024)
@@ -216,13 +216,7 @@ def test_reported_break_evens_are_where_the_two_costs_meet():
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(["cost", *args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, "cost", *args)
 
 
 def test_json_has_the_keys_the_issue_lists(capsys):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ocrkit.cli import main
+from tests.cli import run
 
 from .conftest import sample_files
 
@@ -14,16 +14,6 @@ pytestmark = pytest.mark.model
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")

@@ -4,18 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from ocrkit.cli import main
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    """`ocrkit ARGV...` in-process: (exit code, stdout, stderr)."""
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli import run  # noqa: F401 - re-exported for the provider and deploy tests
 
 
 def free_port() -> int:
