@@ -33,6 +33,7 @@ from ocrkit.deploy import pipeline
 from ocrkit.deploy.plan import plan_to_dict
 from ocrkit.deploy.progress import NullEvents as QuietEvents
 from ocrkit.deploy.records import DeployPlan, StatusReport
+from ocrkit.deploy.serving import ServingOption, check_offered
 from ocrkit.deploy.state import load_state
 from ocrkit.errors import OcrkitError
 
@@ -281,6 +282,14 @@ def register(app: typer.Typer) -> None:
         public: bool = typer.Option(
             False, "--public", help="GCP: let anyone call the function (default: authenticated callers only)."
         ),
+        serving: ServingOption | None = typer.Option(
+            None,
+            "--serving",
+            help="Which architecture serves the model (default: serving: in the config, else gpu-endpoint, "
+            "the report's). AWS: gpu-endpoint, cpu-endpoint, serverless-endpoint, function; GCP: "
+            "gpu-endpoint, cpu-endpoint, function. `ocrkit cost --serving all` compares them.",
+            show_default=False,
+        ),
         adopt: bool = typer.Option(
             False,
             "--adopt",
@@ -291,6 +300,8 @@ def register(app: typer.Typer) -> None:
         cloud = _cloud(cloud)
         if (project or public) and cloud != "gcp":
             raise OcrkitError(f"--project and --public apply to --cloud gcp, not --cloud {cloud}")
+        if serving is not None:
+            check_offered(cloud, serving)
         provider = _provider(cloud, region, project)
         if hasattr(provider, "adopt"):
             provider.adopt = adopt
@@ -299,6 +310,8 @@ def register(app: typer.Typer) -> None:
             "region": region if cloud != "local" else None,
             "weights": str(weights.expanduser().resolve()) if weights else None,
         }
+        if serving is not None:
+            overrides["serving"] = serving.value
         if cloud == "gcp":
             overrides.update({"project": project, "function.public": True if public else None})
         loaded = _load(provider, config, overrides)

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ocrkit.deploy.hops import Hop, Timeout, check_image_fits, tightest, timeout_problem
+from ocrkit.deploy.serving import DEFAULT_SERVING, ServingOption
 from ocrkit.deploy.spec import DeploySpecBase, LoadedSpec, load_spec
 from ocrkit.errors import ConfigError
 from ocrkit.gateway.limits import MiB
@@ -130,6 +131,7 @@ class AwsDeploySpec(DeploySpecBase):
 
     region: str | None = None  # None: AWS_REGION / AWS_DEFAULT_REGION / the profile's region
     profile: str | None = None  # None: AWS_PROFILE / the default credential chain
+    serving: ServingOption = DEFAULT_SERVING  # which architecture serves the model (--serving)
     weights: str | None = None  # model checkpoint (.pt); else --weights, $OCRKIT_WEIGHTS, the demo checkpoint
     bucket: BucketSpec = BucketSpec()
     sagemaker: SageMakerSpec = SageMakerSpec()

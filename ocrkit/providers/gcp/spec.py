@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ocrkit.deploy.hops import Hop, Timeout, check_image_fits, tightest, timeout_problem
+from ocrkit.deploy.serving import DEFAULT_SERVING, OFFERED, ServingOption
 from ocrkit.deploy.spec import DeploySpecBase, LoadedSpec, load_spec
 from ocrkit.errors import ConfigError
 from ocrkit.gateway.limits import MiB
@@ -104,6 +105,7 @@ class GcpDeploySpec(DeploySpecBase):
 
     project: str | None = None  # None: --project, GOOGLE_CLOUD_PROJECT, then Application Default Credentials
     region: str = "us-east4"
+    serving: ServingOption = DEFAULT_SERVING  # which architecture serves the model (--serving)
     weights: str | None = None
     bucket: BucketSpec = BucketSpec()
     vertex: VertexSpec = VertexSpec()
@@ -158,6 +160,9 @@ def check_gcp_spec(spec: GcpDeploySpec, path: Path | str) -> None:
         raise ConfigError(path, "project", f"'{spec.project}' is not a Google Cloud project id")
     if not REGION_RE.match(spec.region):
         raise ConfigError(path, "region", f"'{spec.region}' is not a Google Cloud region (e.g. us-east4)")
+    if spec.serving not in OFFERED["gcp"]:
+        offered = ", ".join(o.value for o in OFFERED["gcp"])
+        raise ConfigError(path, "serving", f"GCP does not offer {spec.serving.value} (it offers: {offered})")
     check_image_fits(lim.max_image_bytes, request_hops(), path, "limits.max_image_bytes")
     if vx.predict_timeout_s > VERTEX_MAX_TIMEOUT_S:
         raise ConfigError(
