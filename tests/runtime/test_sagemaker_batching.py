@@ -14,7 +14,7 @@ import pytest
 
 from ocrkit.runtime import sagemaker_entry as entry
 from ocrkit.runtime.sagemaker_backend import SageMakerBackend
-from tests.runtime.test_torchserve_batching import DEMO, Counting, samples
+from tests.runtime.shipped import DEMO, Counting, samples
 
 pytestmark = pytest.mark.model
 

@@ -15,29 +15,11 @@ from pathlib import Path
 import pytest
 
 from ocrkit.providers.gcp import package
+from tests.runtime.shipped import DEMO, Counting, samples
 from tests.runtime.tsframes import Request, read_batch, vertex_request
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 pytest.importorskip("ts.service", reason="needs the torchserve package (the dev extra)")
-
-SAMPLES = Path(__file__).resolve().parents[2] / "ocrkit" / "assets" / "samples"
-DEMO = SAMPLES.parent / "demo-ocr.pt"
-
-
-def samples() -> list[tuple[str, bytes, str]]:
-    rows = (SAMPLES / "labels.tsv").read_text(encoding="utf-8").splitlines()
-    return [(n, (SAMPLES / n).read_bytes(), label) for n, label in (r.split("\t") for r in rows if r)]
-
-
-class Counting:
-    """The loaded predictor, counting the calls that reach the model."""
-
-    def __init__(self, inner) -> None:
-        self.inner, self.calls = inner, []
-
-    def predict_images(self, images):
-        self.calls.append(len(images))
-        return self.inner.predict_images(images)
 
 
 @pytest.fixture(scope="module")
