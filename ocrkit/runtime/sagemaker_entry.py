@@ -6,7 +6,11 @@
 - `input_fn(body, content_type)` takes `image/png`, `image/jpeg`, `image/webp`, `image/tiff`,
   `application/x-image`, `application/octet-stream` or `application/json` (`{"image": "<base64>"}` or
   `{"images": [...]}`), with the gateway's checks (magic bytes, pixel and byte limits, truncation);
-- `predict_fn(data, model)` runs the predictor;
+- `predict_fn(data, model)` runs the predictor on every image of the request at once: the gateway sends
+  up to `limits.max_batch` images in one `{"images": [...]}` invocation, and they go through the model as
+  one batch (`OCRKIT_BATCH_SIZE` images per forward pass). TorchServe's own cross-request batching is not
+  used here: the inference toolkit's `Transformer.transform` runs input_fn/predict_fn once per request
+  row (and reads the headers of the first row only), so `SAGEMAKER_TS_BATCH_SIZE` stays at 1;
 - `output_fn(prediction, accept)` answers JSON `{"text", "confidence"}` by default and the bare text for
   `text/plain`.
 
@@ -14,6 +18,10 @@ Refusals are raised as the inference toolkit's `BaseInferenceToolkitError` with 
 413, 415, ...) and the JSON error body as the message, so the client gets a 4xx instead of the toolkit's
 default 500. Note that the toolkit appends its own stack trace to error bodies; the gateway in front of
 the endpoint answers clients with its own messages.
+
+`model_fn` first sets OpenCV's own pixel caps from the gateway limits (`ocrkit.server.decoder`), before
+OpenCV is imported, so the decoder itself refuses an image larger than the limits even if a header
+check were fooled.
 
 Settings from the environment: `OCRKIT_DEVICE` (cuda, cpu; default: cuda when present),
 `OCRKIT_QUANTIZE` (none or int8), `OCRKIT_BATCH_SIZE` (32), and the gateway limits
@@ -33,6 +41,7 @@ from ocrkit.gateway.errors import Code, GatewayError
 from ocrkit.gateway.inputs import ParsedInput
 from ocrkit.gateway.limits import Limits
 from ocrkit.prediction import ImageDecodeError, Prediction, Predictor
+from ocrkit.server.decoder import cap_decoder
 from ocrkit.server.sagemaker import parse_invocation, render_invocation
 
 WEIGHT_CANDIDATES = ("model.pt", "model/model.pt", "model.pth")
@@ -60,6 +69,7 @@ def find_weights(model_dir: str | os.PathLike) -> Path:
 
 
 def model_fn(model_dir: str) -> Predictor:
+    cap_decoder(Limits.from_env())  # before OpenCV loads with the model: it reads its caps once
     from ocrkit.engine import engine_from_env, load_predictor  # the engine's runtime is imported only here
 
     weights = find_weights(model_dir)

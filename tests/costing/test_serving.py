@@ -159,9 +159,31 @@ def test_cloud_run_l4_never_scales_to_zero_at_a_request_every_few_seconds():
 
 
 def test_a_region_without_a_price_leaves_the_option_out_and_says_why():
-    result = serving.price_option("function", inputs("aws", "eu-west-1", traffic(1_000_000)))
+    result = serving.price_option("serverless-endpoint", inputs("aws", "us-west-2", traffic(1_000_000)))
     assert isinstance(result, serving.Unpriced)
-    assert "lambda.requests" in result.reason
+    assert "sagemaker.serverless.compute" in result.reason
+    gpu = serving.price_option("gpu-endpoint", inputs("aws", "us-west-2", traffic(1_000_000)))
+    assert isinstance(gpu, serving.Unpriced) and "no GPU instance priced in us-west-2" in gpu.reason
+
+
+def test_the_new_aws_regions_price_lambda_http_api_and_s3_from_their_own_figures():
+    """eu-west-1's HTTP API is $1.11 per million (us-east-1 and us-west-2: $1.00); Lambda is the same."""
+    west = serving_catalog("aws", "us-west-2")
+    ireland = serving_catalog("aws", "eu-west-1")
+    east = serving_catalog("aws", "us-east-1")
+    for key in ("lambda.requests", "lambda.duration.x86_64", "s3.standard.storage"):
+        assert west.entry(key).list_price == ireland.entry(key).list_price == east.entry(key).list_price
+    assert (
+        west.entry("apigateway.http.requests").list_price == east.entry("apigateway.http.requests").list_price
+    )
+    assert ireland.entry("apigateway.http.requests").list_price == D("1.11")
+    for catalog, region in ((west, "US West (Oregon)"), (ireland, "EU (Ireland)")):
+        for key in ("lambda.requests", "apigateway.http.requests", "s3.standard.storage"):
+            entry = catalog.entry(key)
+            assert "QuinnyPig/aws-price-watcher" in entry.source and region in entry.source, key
+            assert entry.as_of.isoformat().startswith("2025-06"), key
+    function = serving.price_option("function", inputs("aws", "eu-west-1", traffic(1_000_000)))
+    assert isinstance(function, serving.Quote) and function.region == "eu-west-1"
 
 
 # -- profiles ---
@@ -374,7 +396,8 @@ def test_vertex_gpu_endpoint_in_europe_west4_node_plus_t4():
 # which options each shipped serving catalog prices end to end (the rest: one "not priced" line each)
 PRICED_BY_REGION = {
     ("aws", "us-east-1"): {"gpu-endpoint", "cpu-endpoint", "serverless-endpoint", "function"},
-    ("aws", "eu-west-1"): set(),
+    ("aws", "eu-west-1"): {"gpu-endpoint", "cpu-endpoint", "function"},
+    ("aws", "us-west-2"): {"function"},
     ("gcp", "us-east4"): {"gpu-endpoint", "cpu-endpoint", "function"},
     ("gcp", "us-central1"): {"gpu-endpoint", "cpu-endpoint", "function", "gpu-scale-to-zero"},
     ("gcp", "europe-west4"): {"gpu-endpoint", "cpu-endpoint", "function", "gpu-scale-to-zero"},
@@ -398,18 +421,26 @@ def test_every_shipped_region_compares_all_options(capsys, cloud, region):
 
 
 def test_a_region_without_a_catalog_is_one_line_naming_the_priced_ones(capsys):
-    code, out, err = run(capsys, "--scenario", "baseline", "--serving", "all", "--region", "us-west-2")
+    code, out, err = run(capsys, "--scenario", "baseline", "--serving", "all", "--region", "ap-south-1")
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1
-    assert "us-west-2" in err and "aws-us-east-1" in err and "gcp-europe-west4" in err
+    assert "ap-south-1" in err and "aws-us-west-2" in err and "gcp-europe-west4" in err
 
 
 def test_a_region_where_nothing_asked_for_is_priced_is_one_line(capsys):
     code, out, err = run(
-        capsys, "--scenario", "baseline", "--serving", "function", "--cloud", "aws", "--region", "eu-west-1"
+        capsys,
+        "--scenario",
+        "baseline",
+        "--serving",
+        "serverless-endpoint",
+        "--cloud",
+        "aws",
+        "--region",
+        "us-west-2",
     )
     assert code == 2 and out == ""
-    assert "no serving option could be priced" in err and "lambda.requests" in err
+    assert "no serving option could be priced" in err and "sagemaker.serverless.compute" in err
 
 
 def test_cloud_filter_applies_to_serving(capsys):
@@ -482,3 +513,16 @@ def test_the_extended_scenario_compares_too(capsys):
     assert code == 0
     data = json.loads(out)
     assert data["traffic"]["requests_per_month"] == "3000000" and data["recommended"]["option"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p.name for p in (Path(__file__).resolve().parents[2] / "configs/pricing/serving").glob("*.yaml")),
+)
+def test_every_serving_catalog_loads_and_every_figure_carries_a_source_and_date(path):
+    cloud, region = path.removesuffix(".yaml").split("-", 1)
+    catalog = serving_catalog(cloud, region)
+    assert catalog.data.prices, path
+    for key, entry in catalog.data.prices.items():
+        assert entry.unit and entry.source.strip() and entry.as_of, f"{path}: {key}"
+        assert entry.list_price >= 0, f"{path}: {key}"

@@ -32,7 +32,10 @@ from ocrkit.providers.aws.waiters import wait_for_endpoint
 def plan_model(p: AwsPlanContext) -> Step:
     sm = p.c("sagemaker")
     name = p.d.model_name
-    summary = f"{name}: {repository(p.d.image_uri, tag=True)}"
+    summary = (
+        f"{name}: {repository(p.d.image_uri, tag=True)}; up to {p.spec.limits.max_batch} images per "
+        "invocation read as one batch"
+    )
     rec = ResourceRecord("sagemaker:model", name, {"artifact_sha256": p.d.artifact.sha256})
     if p.describe(sm.describe_model, ModelName=name) is not None:
         return p.step(

@@ -171,6 +171,9 @@ def gateway_environment(spec: AwsDeploySpec, endpoint_name: str) -> dict[str, st
     }
 
 
+DEFAULT_FORWARD_BATCH = 32  # the container's OCRKIT_BATCH_SIZE default (images per forward pass)
+
+
 def model_environment(spec: AwsDeploySpec) -> dict[str, str]:
     """The SageMaker container's environment: ocrkit's settings and the serving toolkit's timeout."""
     env = {
@@ -178,6 +181,8 @@ def model_environment(spec: AwsDeploySpec) -> dict[str, str]:
         "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(spec.sagemaker.invocation_timeout_s),
         "OCRKIT_MAX_IMAGE_BYTES": str(spec.limits.max_image_bytes),
         "OCRKIT_MAX_BATCH": str(spec.limits.max_batch),
+        # every image of one invocation (the gateway sends up to max_batch) in one forward pass
+        "OCRKIT_BATCH_SIZE": str(max(DEFAULT_FORWARD_BATCH, spec.limits.max_batch)),
         "OCRKIT_DEVICE": "cuda" if spec.sagemaker.processor == "gpu" else "cpu",
     }
     env.update(spec.sagemaker.environment)

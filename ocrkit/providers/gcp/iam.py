@@ -8,6 +8,8 @@ themselves (etags, conditions, retries) are in ocrkit.providers.gcp.iam_policy.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ocrkit.deploy.plan import Context, ResourceModel, Step, StepResult
 from ocrkit.deploy.records import Events, PlannedCall, ResourceRecord
 from ocrkit.deploy.resource import Described, Family, Found
@@ -87,27 +89,55 @@ def _predict_record(p: GcpPlanContext, endpoint: str) -> ResourceRecord:
     )
 
 
+def added_by_hand(policy: Any, member: str) -> list[tuple[str, str]]:
+    """(role, member) pairs on the endpoint's IAM policy other than ocrkit's one binding: the drift."""
+    extra = []
+    for binding in policy.bindings:
+        for who in binding.members:
+            if (binding.role, who) != (iam.PREDICT_ROLE, member):
+                extra.append((binding.role, who))
+    return sorted(set(extra))
+
+
+def _pairs(pairs: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{who}: {role}" for role, who in pairs)
+
+
 def plan_predict_binding(p: GcpPlanContext) -> Step:
     member = f"serviceAccount:{p.names.service_account}"
     p.wanted["predict-binding"] = None
     summary = f"{member}: {iam.PREDICT_ROLE} on the endpoint only (its IAM policy, not the project's)"
     endpoint = p.seen.endpoint
     action = "create"
+    extra: list[tuple[str, str]] = []
+    present = False
     if endpoint is not None:
         policy = iam.get_policy(p.gcp.endpoint_iam(), endpoint.name)
-        if iam.find_binding(policy, iam.PREDICT_ROLE, member) is not None:
+        present = iam.find_binding(policy, iam.PREDICT_ROLE, member) is not None
+        extra = added_by_hand(policy, member)
+        if present and not extra:
             record = _predict_record(p, endpoint.name)
             return Step(
                 PlannedCall("predict-binding", "iam:binding", "noop", summary),
                 lambda ctx: StepResult(record=record),
             )
+        if extra:
+            action = "update"
+            old = _pairs(extra + ([(iam.PREDICT_ROLE, member)] if present else []))
+            summary += f"; drift: {old} → {member}: {iam.PREDICT_ROLE} (remove what was added by hand)"
 
     def run(ctx: Context) -> StepResult:
         endpoint_name = ctx.get("endpoint")
-        iam.grant(p.gcp.endpoint_iam(), endpoint_name, iam.PREDICT_ROLE, member)
+        client = p.gcp.endpoint_iam()
+        if not present:
+            iam.grant(client, endpoint_name, iam.PREDICT_ROLE, member)
+        for role, who in extra:  # drift: back to ocrkit's one binding on ocrkit's endpoint
+            iam.revoke(client, endpoint_name, role, who)
         return StepResult(record=_predict_record(p, endpoint_name))
 
     want = {"member": member, "role": iam.PREDICT_ROLE, "resource": "the endpoint"}
+    if extra:
+        want["drift"] = [f"{who}: {role}" for role, who in extra]
     calls = ("aiplatform.EndpointService.SetIamPolicy",)
     return Step(PlannedCall("predict-binding", "iam:binding", action, summary, want, calls), run)
 
@@ -226,6 +256,13 @@ def describe_binding(a: GcpAccess, rec: ResourceRecord) -> Described:
     if found is None:
         return Described(f"missing: {member} has no {role} on {resource}", healthy=False)
     if role == iam.PREDICT_ROLE:
+        extra = added_by_hand(iam.get_policy(client, resource), member)
+        if extra:
+            return Described(
+                f"DRIFT: {_pairs(extra)} added by hand on the endpoint (the next deploy leaves only "
+                f"{member}: {role})",
+                healthy=False,
+            )
         return Described(f"{member}: {role} on the endpoint")
     return Described(f"PUBLIC: {member}: {role}")
 

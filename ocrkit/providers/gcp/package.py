@@ -10,7 +10,11 @@ sha256, which is what the planner compares with what is deployed). Layout:
     MAR-INF/MANIFEST.json   {"runtime": "python", "archiverVersion", "createdOn",
                              "model": {"modelName": "model", "modelVersion": "1.0",
                                        "serializedFile": "model.pt", "handler": "ocrkit_handler.py",
-                                       "requirementsFile": "requirements.txt"}}
+                                       "requirementsFile": "requirements.txt",
+                                       "configFile": "model-config.yaml"}}
+    model-config.yaml       TorchServe's per-model settings: batchSize, maxBatchDelay (ms). TorchServe
+                            0.8+ reads it from the archive; it outranks config.properties (only the
+                            management API outranks it): pytorch/serve docs/configuration.md, "Config model"
     model.pt                the checkpoint
     ocrkit_handler.py       ocrkit.runtime.torchserve_handler (module-level initialize/handle)
     requirements.txt        what the container lacks (OpenCV, for the preprocessing); TorchServe installs
@@ -24,6 +28,7 @@ empty-ish `requirements.txt` and the gateway modules: standard library only, far
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import ocrkit
@@ -54,6 +59,27 @@ MAIN_PY = (
 )
 
 
+MODEL_CONFIG = "model-config.yaml"
+
+
+@dataclass(frozen=True)
+class Batching:
+    """TorchServe's request batching for the model: up to `batch_size` requests arriving within
+    `max_batch_delay_ms` of each other reach the handler together (1: no batching)."""
+
+    batch_size: int = 1
+    max_batch_delay_ms: int = 100
+
+
+def model_config(batching: Batching) -> str:
+    """The archive's model-config.yaml (TorchServe frontend parameters)."""
+    return (
+        "# TorchServe per-model settings, from vertex.batch_size and vertex.max_batch_delay_ms\n"
+        f"batchSize: {int(batching.batch_size)}\n"
+        f"maxBatchDelay: {int(batching.max_batch_delay_ms)}\n"
+    )
+
+
 def manifest() -> dict:
     """The TorchServe archive manifest (what torch-model-archiver writes), with a fixed creation date."""
     return {
@@ -65,6 +91,7 @@ def manifest() -> dict:
             "handler": HANDLER_FILE,
             "modelVersion": "1.0",
             "requirementsFile": "requirements.txt",
+            "configFile": MODEL_CONFIG,
         },
         "archiverVersion": "0.12.0",
     }
@@ -79,10 +106,11 @@ def function_modules() -> dict[str, Path]:
     return bundle_modules([FUNCTION_MODULE], package_root=PACKAGE_ROOT)
 
 
-def build_mar(weights: Path, out: Path) -> BuiltArchive:
+def build_mar(weights: Path, out: Path, batching: Batching | None = None) -> BuiltArchive:
     weights = existing_weights(weights)
     entries = [
         Entry("MAR-INF/MANIFEST.json", (json.dumps(manifest(), indent=2, sort_keys=True) + "\n").encode()),
+        Entry(MODEL_CONFIG, model_config(batching or Batching()).encode()),
         Entry("model.pt", weights),
         Entry(HANDLER_FILE, HANDLER_SOURCE.read_bytes()),
         Entry("requirements.txt", CONTAINER_REQUIREMENTS.encode()),
@@ -100,8 +128,8 @@ def build_function_zip(out: Path) -> BuiltArchive:
     return build_cached(entries, out, build_zip)
 
 
-def build_all(weights: Path, build_dir: Path) -> BuildOutputs:
+def build_all(weights: Path, build_dir: Path, batching: Batching | None = None) -> BuildOutputs:
     return BuildOutputs(
-        model=build_mar(weights, build_dir / MAR_NAME),
+        model=build_mar(weights, build_dir / MAR_NAME, batching),
         function=build_function_zip(build_dir / "function.zip"),
     )

@@ -99,7 +99,8 @@ class GcpProvider(CloudProvider):
         spec: GcpDeploySpec = loaded.spec
         names = Names(spec.name, gcp.project, gcp.region)
         folder = self.build_folder(spec)
-        outputs = package.build_all(self.weights_path(spec), folder)
+        batching = package.Batching(spec.vertex.batch_size, spec.vertex.max_batch_delay_ms)
+        outputs = package.build_all(self.weights_path(spec), folder, batching)
         return Built(Desired(spec, names, outputs.model, outputs.function), names)
 
     # -- plan ---------------------------------------------------------------------------------------

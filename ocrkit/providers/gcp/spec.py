@@ -66,6 +66,10 @@ class VertexSpec(_Strict):
     min_replicas: PositiveInt = 1
     max_replicas: PositiveInt = 2
     predict_timeout_s: PositiveInt = 25  # what the function waits for :predict
+    # TorchServe's request batching (the archive's model-config.yaml): up to batch_size :predict requests
+    # that arrive within max_batch_delay_ms of each other go through the model as one batch
+    batch_size: Annotated[int, Field(ge=1, le=64)] = 8
+    max_batch_delay_ms: Annotated[int, Field(ge=0, le=10_000)] = 10
     environment: dict[str, str] = {}  # extra container variables, e.g. {OCRKIT_QUANTIZE: int8}
 
 
@@ -178,6 +182,12 @@ def check_gcp_spec(spec: GcpDeploySpec, path: Path | str) -> None:
     )
     if problem:
         raise ConfigError(path, problem[0], problem[1])
+    if vx.max_batch_delay_ms >= vx.predict_timeout_s * 1000:
+        raise ConfigError(
+            path,
+            "vertex.max_batch_delay_ms",
+            f"{vx.max_batch_delay_ms} ms is not shorter than predict_timeout_s ({vx.predict_timeout_s} s)",
+        )
     if vx.min_replicas > vx.max_replicas:
         raise ConfigError(
             path, "vertex.min_replicas", f"{vx.min_replicas} is more than max_replicas ({vx.max_replicas})"

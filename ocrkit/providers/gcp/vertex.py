@@ -25,6 +25,12 @@ from ocrkit.providers.gcp.session import is_not_found
 from ocrkit.providers.gcp.spec import LABEL_KEY, model_environment
 
 
+def batching_text(batch_size: int, delay_ms: int) -> str:
+    if batch_size <= 1:
+        return "TorchServe batching off (one request at a time)"
+    return f"TorchServe batches up to {batch_size} requests arriving within {delay_ms} ms"
+
+
 def _find_model(p: GcpPlanContext) -> Any:
     models = p.gcp.models()
     request = {"parent": p.names.parent, "filter": f'labels.{LABEL_KEY}="{p.names.name}"'}
@@ -37,7 +43,10 @@ def _find_model(p: GcpPlanContext) -> Any:
 
 def plan_model(p: GcpPlanContext) -> Step:
     vx = p.d.spec.vertex
-    summary = f"{p.names.name}-{p.d.sha12}: {vx.image_uri} serving {p.d.artifact_uri}{MAR_NAME}"
+    summary = (
+        f"{p.names.name}-{p.d.sha12}: {vx.image_uri} serving {p.d.artifact_uri}{MAR_NAME}; "
+        f"{batching_text(vx.batch_size, vx.max_batch_delay_ms)}"
+    )
     rec = p.record("model")
     found = None
     if rec is not None and rec.attrs.get("sha256") == p.d.artifact.sha256:
@@ -48,7 +57,13 @@ def plan_model(p: GcpPlanContext) -> Step:
                 raise
     if found is None:
         found = _find_model(p)  # made by a run that stopped before recording it
-    attrs = {"sha256": p.d.artifact.sha256, "artifact_uri": p.d.artifact_uri, "image": vx.image_uri}
+    attrs = {
+        "sha256": p.d.artifact.sha256,
+        "artifact_uri": p.d.artifact_uri,
+        "image": vx.image_uri,
+        "batch_size": vx.batch_size,
+        "max_batch_delay_ms": vx.max_batch_delay_ms,
+    }
     if found is not None:
         p.wanted["model"] = found.name
         record = ResourceRecord("vertex:model", found.name, attrs)

@@ -54,8 +54,9 @@ def test_mar_layout_and_manifest(weights, build_dirs):
         "handler": "ocrkit_handler.py",
         "modelVersion": "1.0",
         "requirementsFile": "requirements.txt",
+        "configFile": "model-config.yaml",
     }
-    assert {"model.pt", "ocrkit_handler.py", "requirements.txt"} <= set(names)
+    assert {"model.pt", "ocrkit_handler.py", "requirements.txt", "model-config.yaml"} <= set(names)
     assert "ocrkit/core_model/predictor.py" in names and "ocrkit/core_model/decoding.py" in names
     assert not any(n.startswith(("ocrkit/providers/aws", "ocrkit/commands", "ocrkit/cli")) for n in names)
 

@@ -208,3 +208,12 @@ def test_the_gcp_target_loads_lazily() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "GcpProvider False"
+
+
+def test_torchserve_batching_settings_are_checked(tmp_path):
+    spec = load_gcp_spec(write(tmp_path, "vertex: {batch_size: 4, max_batch_delay_ms: 25}\n")).spec
+    assert (spec.vertex.batch_size, spec.vertex.max_batch_delay_ms) == (4, 25)
+    with pytest.raises(ConfigError, match="max_batch_delay_ms"):
+        load_gcp_spec(write(tmp_path, "vertex: {max_batch_delay_ms: 30000, predict_timeout_s: 25}\n"))
+    with pytest.raises(ConfigError, match="batch_size"):
+        load_gcp_spec(write(tmp_path, "vertex: {batch_size: 0}\n"))
