@@ -78,10 +78,11 @@ def _gcp(region: str | None, now: datetime, idle_hours: float) -> tuple[list[Fou
             - set(places)
         )
     window = metric_window(now, idle_hours)
-    found = []
+    found, seen = [], set()
     for project, name in places:
         session = first if (project, name) == places[0] else make_session(project, name)
-        found += find_deployments(session, window, recorded)
+        found += find_deployments(session, window, recorded, leftover_buckets=project not in seen)
+        seen.add(project)
     return found, []
 
 

@@ -3,7 +3,8 @@ with what it runs now, what that costs per hour, and when it last answered a req
 Cloud Monitoring reads only: with nothing deployed it costs nothing.
 
 Found by: Vertex AI `ListEndpoints` and Cloud Functions `ListFunctions` in the region, and Cloud Storage
-`ListBuckets` (left-overs; those located in the region), each checked for the label.
+`ListBuckets` (project-wide: a labelled bucket of a deployment with nothing serving is listed with the
+first region searched only), each checked for the label.
 
 Serving option: the state file's (when there is one here), else the `ocrkit-serving` label, else inferred:
 a Vertex endpoint whose deployed model has an accelerator -> gpu-endpoint, without -> cpu-endpoint; a
@@ -133,9 +134,11 @@ def find_deployments(
     window: MetricWindow,
     recorded: dict[str, str] | None = None,
     *,
-    monitoring: Callable[[GcpSession], Any] = monitoring_client,
+    monitoring: Callable[[GcpSession], Any] | None = None,
+    leftover_buckets: bool = True,
 ) -> list[FoundDeployment]:
-    """Every ocrkit deployment in the session's project and region."""
+    """Every ocrkit deployment in the session's project and region (`monitoring` makes the Cloud Monitoring
+    client; default `monitoring_client`, looked up at call time)."""
     groups: dict[str, _Group] = {}
     with gcp_errors(f"list ocrkit's deployments in {gcp.project} {gcp.region}"):
         for endpoint in gcp.endpoints().list_endpoints(request={"parent": gcp.parent}):
@@ -147,15 +150,16 @@ def find_deployments(
             if group is not None:
                 group.functions.append(function)
         for bucket in gcp.storage().list_buckets():
-            if (bucket.location or "").lower() != gcp.region:
-                continue  # buckets are project-wide: each is listed with the region it lives in
-            group = _labelled(groups, bucket.labels)
-            if group is not None:
-                group.buckets.append(bucket.name)
+            name = dict(bucket.labels or {}).get(LABEL_KEY)
+            # buckets are project-wide: one that serves nothing here is listed once, with the first region
+            if name and (name in groups or leftover_buckets):
+                group = _labelled(groups, bucket.labels)
+                if group is not None:
+                    group.buckets.append(bucket.name)
     if not groups:
         return []
     with gcp_errors("read the last invocations from Cloud Monitoring"):
-        client = monitoring(gcp)
+        client = (monitoring or monitoring_client)(gcp)
         return [_describe(gcp, g, window, (recorded or {}).get(g.name), client) for g in groups.values()]
 
 
