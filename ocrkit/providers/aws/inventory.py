@@ -1,6 +1,8 @@
 """Every ocrkit deployment in one AWS region, found by its `ocrkit:deployment` tag (any value), with what
-it runs now, what that costs per hour, and when it last answered a request. Describe / list calls only:
-with nothing deployed it costs nothing.
+it runs now, what that costs per hour, and when it last answered a request. Describe / list calls and
+metric reads only: with nothing deployed it makes list calls alone, which cost nothing. A resource whose
+tags this identity may not read is counted in a note, not fatal (the permissions: README, "Forgotten
+deployments").
 
 Found by: the Resource Groups Tagging API (`GetResources` with the tag key and no value: every deployment
 at once), and each serving family's own listing (SageMaker `ListEndpoints`, Lambda `ListFunctions`, each
@@ -38,7 +40,7 @@ from ocrkit.deploy.inventory import FoundDeployment, MetricWindow, last_busy
 from ocrkit.deploy.pricing import hourly_now
 from ocrkit.deploy.serving import ServingOption
 from ocrkit.providers.aws.names import TAG_KEY
-from ocrkit.providers.aws.session import AwsSession, aws_errors, error_code
+from ocrkit.providers.aws.session import ACCESS_DENIED, AwsSession, aws_errors, error_code
 from ocrkit.providers.aws.usage import running_usage
 
 SERVING_TAG = "ocrkit:serving"
@@ -83,8 +85,8 @@ def find_deployments(
     notes: list[str] = []
     with aws_errors(f"list ocrkit's deployments in {aws.region}"):
         notes += _by_tagging_api(aws, groups)
-        _by_endpoint_listing(aws, groups)
-        _by_function_listing(aws, groups)
+        notes += _by_endpoint_listing(aws, groups)
+        notes += _by_function_listing(aws, groups)
         found = [_describe(aws, g, window, (recorded or {}).get(g.name)) for g in groups.values()]
     return found, notes
 
@@ -131,23 +133,43 @@ def _by_tagging_api(aws: AwsSession, groups: dict[str, _Group]) -> list[str]:
     return []
 
 
-def _by_endpoint_listing(aws: AwsSession, groups: dict[str, _Group]) -> None:
-    sm = aws.client("sagemaker")
+def _denied(exc: BaseException) -> bool:
+    return error_code(exc) in ACCESS_DENIED
+
+
+def _by_endpoint_listing(aws: AwsSession, groups: dict[str, _Group]) -> list[str]:
+    sm, hidden = aws.client("sagemaker"), 0
     for page in sm.get_paginator("list_endpoints").paginate():
         for e in page.get("Endpoints", []):
-            group = _group(groups, _tags(sm.list_tags(ResourceArn=e["EndpointArn"]).get("Tags")))
+            try:
+                tags = _tags(sm.list_tags(ResourceArn=e["EndpointArn"]).get("Tags"))
+            except Exception as exc:
+                if not _denied(exc):
+                    raise
+                hidden += 1
+                continue
+            group = _group(groups, tags)
             if group is not None:
                 group.endpoints = {x for x in group.endpoints if x != e["EndpointName"].lower()}
                 group.endpoints.add(e["EndpointName"])
+    return [f"aws {aws.region}: not allowed to read the tags of {hidden} endpoint(s)"] if hidden else []
 
 
-def _by_function_listing(aws: AwsSession, groups: dict[str, _Group]) -> None:
-    lam = aws.client("lambda")
+def _by_function_listing(aws: AwsSession, groups: dict[str, _Group]) -> list[str]:
+    lam, hidden = aws.client("lambda"), 0
     for page in lam.get_paginator("list_functions").paginate():
         for f in page.get("Functions", []):
-            group = _group(groups, lam.list_tags(Resource=f["FunctionArn"]).get("Tags") or {})
+            try:
+                tags = lam.list_tags(Resource=f["FunctionArn"]).get("Tags") or {}
+            except Exception as exc:
+                if not _denied(exc):
+                    raise
+                hidden += 1
+                continue
+            group = _group(groups, tags)
             if group is not None:
                 group.functions[f["FunctionName"]] = f
+    return [f"aws {aws.region}: not allowed to read the tags of {hidden} function(s)"] if hidden else []
 
 
 def _describe_endpoint(aws: AwsSession, name: str, deployment: str) -> _Endpoint | None:

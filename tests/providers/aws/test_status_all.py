@@ -246,3 +246,39 @@ def test_a_real_deployment_is_found_without_its_state_file(
     assert code == 0, err
     code, doc, _ = status_all(capsys, "--fail-on-idle")
     assert code == 0 and doc["deployments"] == []
+
+
+def test_tags_it_may_not_read_are_counted_in_a_note_not_fatal() -> None:
+    """A scoped identity may list endpoints but not read every endpoint's tags (botocore's Stubber: moto
+    does not enforce IAM)."""
+    from botocore.stub import Stubber
+
+    from ocrkit.providers.aws.inventory import _by_endpoint_listing
+    from ocrkit.providers.aws.session import AwsSession
+
+    session = AwsSession(
+        session=boto3.Session(region_name=REGION, aws_access_key_id="x", aws_secret_access_key="y"),
+        region=REGION,
+    )
+    sm = session.client("sagemaker")
+    arn = f"arn:aws:sagemaker:{REGION}:123456789012:endpoint/theirs"
+    created = datetime.now(UTC)
+    with Stubber(sm) as stub:
+        stub.add_response(
+            "list_endpoints",
+            {
+                "Endpoints": [
+                    {
+                        "EndpointName": "theirs",
+                        "EndpointArn": arn,
+                        "CreationTime": created,
+                        "LastModifiedTime": created,
+                        "EndpointStatus": "InService",
+                    }
+                ]
+            },
+        )
+        stub.add_client_error("list_tags", service_error_code="AccessDeniedException", http_status_code=400)
+        groups: dict = {}
+        notes = _by_endpoint_listing(session, groups)
+    assert groups == {} and notes == [f"aws {REGION}: not allowed to read the tags of 1 endpoint(s)"]
