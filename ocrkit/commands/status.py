@@ -20,7 +20,7 @@ from rich.table import Table
 from ocrkit.commands.output import OutputFormat
 from ocrkit.commands.output import money as _money
 from ocrkit.commands.output import stderr as _stderr
-from ocrkit.deploy.inventory import IDLE, Inventory, to_dict
+from ocrkit.deploy.inventory import IDLE, Inventory, Verdict, to_dict
 from ocrkit.deploy.survey import survey
 
 EXIT_IDLE = 1  # --fail-on-idle: at least one deployment is idle (bad input stays 2, as everywhere)
@@ -47,7 +47,16 @@ def _ago(now: datetime, when: datetime | None) -> str:
         return "—"
     hours = max((now - when).total_seconds(), 0) / 3600
     age = f"{hours:.1f} h ago" if hours < 48 else f"{hours / 24:.1f} d ago"
-    return f"{when.strftime('%Y-%m-%d %H:%M')} UTC ({age})"
+    return f"{when.strftime('%Y-%m-%d %H:%M')} ({age})"
+
+
+def _verdict_cell(verdict: Verdict) -> str:
+    words = verdict.state
+    if verdict.state == IDLE and verdict.idle_hours is not None:
+        words += f" {'over ' if verdict.at_least else ''}{verdict.idle_hours:.1f} h"
+    elif verdict.state == IDLE:
+        words += " (left-overs)"
+    return f"[{VERDICT_STYLE[verdict.state]}]{words}[/]"
 
 
 def render(inventory: Inventory, console: Console) -> None:
@@ -56,36 +65,26 @@ def render(inventory: Inventory, console: Console) -> None:
         console.print("No ocrkit deployment found.")
     else:
         table = Table(
-            title=f"ocrkit deployments (idle after {inventory.idle_hours:g} h without an invocation)",
+            title=f"ocrkit deployments (idle after {inventory.idle_hours:g} h without an invocation; "
+            "times UTC)",
             title_justify="left",
         )
-        for column in (
-            "cloud",
-            "region",
-            "name",
-            "serving",
-            "running",
-            "$/hour",
-            "$/month",
-            "last invocation",
-        ):
-            table.add_column(column, overflow="fold", no_wrap=column in ("cloud", "$/hour", "$/month"))
+        for column in ("where", "name", "serving", "running", "$/hour", "$/month", "last invocation"):
+            table.add_column(column, overflow="fold", no_wrap=column in ("$/hour", "$/month"))
         table.add_column("verdict", overflow="fold")
         for dep, verdict in rows:
             last = _ago(inventory.now, dep.last_invocation)
             if dep.last_invocation is None and dep.window is not None:
                 last = f"none since {dep.window.start.strftime('%Y-%m-%d')}"
-            style = VERDICT_STYLE[verdict.state]
             table.add_row(
-                dep.cloud,
-                escape(dep.region),
+                escape(f"{dep.cloud} {dep.region}"),
                 escape(dep.name),
                 escape(dep.serving or "none"),
                 escape(dep.running),
                 _money(dep.hourly, 4),
                 _money(dep.monthly),
                 escape(last),
-                f"[{style}]{verdict.state}[/]: {escape(verdict.reason)}",
+                _verdict_cell(verdict),
             )
         console.print(table)
         console.print(

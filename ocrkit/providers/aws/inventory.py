@@ -280,7 +280,7 @@ def _describe(aws: AwsSession, g: _Group, window: MetricWindow, recorded: str | 
     last: list[datetime] = []
     created: list[datetime] = []
     for e in endpoints:
-        running.append(f"{e.name}: {e.running}")
+        running.append(e.running)
         notes += e.notes
         hourly = None if hourly is None or e.hourly is None else hourly + e.hourly
         if e.created:

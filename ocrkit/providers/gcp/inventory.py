@@ -204,7 +204,7 @@ def _describe(
         if cost is None:
             notes.append(f"endpoint {endpoint.display_name}: no price in the catalog for {words}")
         hourly = None if hourly is None or cost is None else hourly + cost
-        running.append(f"{endpoint.display_name}: {words}")
+        running.append(words)
         endpoint_id = endpoint.name.rsplit("/", 1)[-1]
         last.append(
             last_invocation(
