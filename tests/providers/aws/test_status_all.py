@@ -38,9 +38,10 @@ def endpoint(
     count: int = 1,
     serverless: bool = False,
     tags: dict[str, str] | None = None,
+    region: str = REGION,
 ) -> str:
     """A SageMaker model, config and endpoint named as ocrkit names them, carrying `tags`."""
-    sm = boto3.client("sagemaker", region_name=REGION)
+    sm = boto3.client("sagemaker", region_name=region)
     tag_list = [{"Key": k, "Value": v} for k, v in (tags if tags is not None else {TAG: name}).items()]
     sm.create_model(
         ModelName=f"{name}-model-000000000000",
@@ -282,3 +283,30 @@ def test_tags_it_may_not_read_are_counted_in_a_note_not_fatal() -> None:
         groups: dict = {}
         notes = _by_endpoint_listing(session, groups)
     assert groups == {} and notes == [f"aws {REGION}: not allowed to read the tags of 1 endpoint(s)"]
+
+
+def test_regions_named_by_state_files_here_are_searched_too(aws, capsys, tmp_path) -> None:
+    from ocrkit.deploy.state import new_state
+
+    endpoint("home")
+    endpoint("away", region="eu-west-1")
+    code, doc, _ = status_all(capsys)
+    assert [r["name"] for r in doc["deployments"]] == ["home"]  # the configured region only
+
+    state = new_state("away", "aws")
+    state.outputs["region"] = "eu-west-1"
+    state.save()
+    code, doc, _ = status_all(capsys)
+    found = {(r["name"], r["region"]) for r in doc["deployments"]}
+    assert found == {("home", REGION), ("away", "eu-west-1")}
+    away = next(r for r in doc["deployments"] if r["name"] == "away")
+    assert away["verdict"] == "active" and away["teardown"] is None  # created seconds ago
+    # the catalog prices us-east-1 only: elsewhere the cost is unknown, and said so
+    assert away["hourly_cost"] is None and any("no price" in n for n in away["notes"])
+
+    code, doc, _ = status_all(capsys, "--region", "eu-west-1", "--idle-hours", "0.0001")
+    assert [(r["name"], r["region"]) for r in doc["deployments"]] == [("away", "eu-west-1")]
+    assert (
+        doc["deployments"][0]["teardown"]
+        == "ocrkit teardown --cloud aws --name away --region eu-west-1 --yes"
+    )
