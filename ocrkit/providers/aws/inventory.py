@@ -40,6 +40,7 @@ from ocrkit.deploy.inventory import FoundDeployment, MetricWindow, last_busy
 from ocrkit.deploy.pricing import hourly_now
 from ocrkit.deploy.serving import ServingOption
 from ocrkit.providers.aws.names import TAG_KEY
+from ocrkit.providers.aws.planning import describe_or_none
 from ocrkit.providers.aws.session import ACCESS_DENIED, AwsSession, aws_errors, error_code
 from ocrkit.providers.aws.usage import running_usage
 
@@ -173,8 +174,6 @@ def _by_function_listing(aws: AwsSession, groups: dict[str, _Group]) -> list[str
 
 
 def _describe_endpoint(aws: AwsSession, name: str, deployment: str) -> _Endpoint | None:
-    from ocrkit.providers.aws.planning import describe_or_none
-
     sm = aws.client("sagemaker")
     got = describe_or_none(sm.describe_endpoint, EndpointName=name)
     if got is None:
@@ -257,8 +256,6 @@ def _describe(aws: AwsSession, g: _Group, window: MetricWindow, recorded: str | 
     functions = {}
     for fname, entry in g.functions.items():
         if not entry:
-            from ocrkit.providers.aws.planning import describe_or_none
-
             got = describe_or_none(lam.get_function, FunctionName=fname)
             if got is None:
                 continue

@@ -310,3 +310,10 @@ def test_regions_named_by_state_files_here_are_searched_too(aws, capsys, tmp_pat
         doc["deployments"][0]["teardown"]
         == "ocrkit teardown --cloud aws --name away --region eu-west-1 --yes"
     )
+
+
+def test_gpu_or_cpu_is_read_from_the_instance_family() -> None:
+    from ocrkit.providers.aws.inventory import accelerated
+
+    assert all(accelerated(t) for t in ("ml.g4dn.xlarge", "ml.g5.2xlarge", "ml.p3.2xlarge", "ml.inf2.xlarge"))
+    assert not any(accelerated(t) for t in ("ml.c5.xlarge", "ml.m5.large", "ml.t2.medium", "ml.r5.large"))
