@@ -34,6 +34,12 @@ TORCH_FREE_MODULES = [
     "ocrkit.extras",
     "ocrkit.image_inputs",
     "ocrkit.commands.choices",
+    "ocrkit.commands.status",
+    "ocrkit.deploy.inventory",
+    "ocrkit.deploy.survey",
+    "ocrkit.providers.aws.inventory",
+    "ocrkit.providers.gcp.inventory",
+    "ocrkit.providers.local.inventory",
 ]
 
 

@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ocrkit.commands import status as status_all
 from ocrkit.commands.output import FORMAT_HELP as _FORMAT_HELP
 from ocrkit.commands.output import OutputFormat
 from ocrkit.commands.output import flow as _flow
@@ -60,6 +61,10 @@ Show a deployment's resources and their state, the endpoint's instance count and
 now.
 
 Example: ocrkit status --cloud aws --name ocrkit-ocr
+
+With --all: every ocrkit deployment found by tags / labels, idle ones flagged (see --all below).
+
+Example: ocrkit status --all --cloud aws --idle-hours 24 --fail-on-idle
 """
 
 _INVOKE_HELP = """\
@@ -357,13 +362,30 @@ def register(app: typer.Typer) -> None:
 
     @app.command("status", help=_flow(_STATUS_HELP))
     def status_cmd(
-        cloud: str = typer.Option("aws", "--cloud", help=_CLOUD_HELP),
+        cloud: str | None = typer.Option(
+            None, "--cloud", help=f"{_CLOUD_HELP} Default: aws; with --all, every cloud.", show_default=False
+        ),
         name: str | None = typer.Option(None, "--name", help=_NAME_HELP, show_default=False),
         config: Path | None = typer.Option(None, "--config", help=_CONFIG_HELP, show_default=False),
-        region: str | None = typer.Option(None, "--region", help="Cloud region (default: the deployment's)."),
+        region: str | None = typer.Option(
+            None,
+            "--region",
+            help="Cloud region (default: the deployment's). With --all: the region to search; 'all' for "
+            "every AWS region.",
+        ),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
+        all_: bool = typer.Option(False, "--all", help=status_all.ALL_HELP),
+        idle_hours: float = typer.Option(24.0, "--idle-hours", help=status_all.IDLE_HOURS_HELP),
+        fail_on_idle: bool = typer.Option(False, "--fail-on-idle", help=status_all.FAIL_ON_IDLE_HELP),
     ) -> None:
-        cloud = _cloud(cloud)
+        if all_:
+            if name or config:
+                raise OcrkitError("--all lists every deployment: it takes no --name or --config")
+            picked = _cloud(cloud) if cloud else None
+            return status_all.run_all(picked, region, idle_hours, fail_on_idle, fmt, _stdout())
+        if fail_on_idle or idle_hours != 24.0:
+            raise OcrkitError("--idle-hours and --fail-on-idle apply to status --all")
+        cloud = _cloud(cloud or "aws")
         provider, state = _deployed(cloud, name, config, region, by_tags=True)
         report = provider.status(state)
         if isinstance(state, pipeline.DetachedState) and fmt is OutputFormat.table:

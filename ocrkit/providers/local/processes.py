@@ -151,19 +151,24 @@ def _name_in(argv: list[str]) -> str | None:
     return None
 
 
-def find_servers(name: str) -> list[ServerProcess]:
-    """Local servers started for deployment `name` (by their command line), on this machine."""
+def all_servers() -> list[ServerProcess]:
+    """Every ocrkit local server on this machine, whatever its deployment name (by command line)."""
     found = []
     for pid in _all_pids():
         argv = _cmdline(pid)
-        if not argv or not _is_server_argv(argv) or _name_in(argv) != name or _is_zombie(pid):
+        if not argv or not _is_server_argv(argv) or _is_zombie(pid):
             continue
         # Only the arbiter: gunicorn workers are forked children with the same command line.
         parent = _ppid(pid)
         if parent is not None and _cmdline(parent) == argv:
             continue
-        found.append(ServerProcess(pid, name, argv))
+        found.append(ServerProcess(pid, _name_in(argv), argv))
     return sorted(found, key=lambda s: s.pid)
+
+
+def find_servers(name: str) -> list[ServerProcess]:
+    """Local servers started for deployment `name` (by their command line), on this machine."""
+    return [server for server in all_servers() if server.name == name]
 
 
 def _reap(pid: int) -> None:
