@@ -184,9 +184,7 @@ def plan_batch(request: BatchRequest) -> BatchPlan:
     settings = EngineSettings(
         engine.value, weights, device=request.device, batch_size=request.batch_size, threads=request.threads
     )
-    return BatchPlan(
-        request, source, sink, params, settings, decision, len(keys), pending, target, config
-    )
+    return BatchPlan(request, source, sink, params, settings, decision, len(keys), pending, target, config)
 
 
 def _check_managed(request: BatchRequest) -> None:

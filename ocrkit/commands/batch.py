@@ -26,8 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ocrkit.batch.formats import OutputFormat as ResultsFormat
-from ocrkit.commands.choices import ManagedCloud
-from ocrkit.commands.choices import Runner, complete_device
+from ocrkit.commands.choices import ManagedCloud, Runner, complete_device
 from ocrkit.engine import Engine
 from ocrkit.errors import OcrkitError
 from ocrkit.weights import WEIGHTS_ENV, is_demo_weights

@@ -8,7 +8,14 @@ import sys
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from ocrkit.batch.job import BatchPlan, run_batch
@@ -53,16 +60,16 @@ def render_plan(doc: dict, quote, console: Console) -> None:
     else:
         label = " (ESTIMATE)" if quote.estimate else ""
         table.add_row("instances", escape(quote.config))
-        table.add_row(
-            "estimated time", f"{quote.hours:.2f} h at {quote.images_per_s:.1f} images/s{label}"
-        )
+        table.add_row("estimated time", f"{quote.hours:.2f} h at {quote.images_per_s:.1f} images/s{label}")
         table.add_row("estimated cost", f"${quote.total:.2f}{label}")
         for line in quote.lines:
             derived = f"; derived: {line.derivation}" if line.derivation else ""
             table.add_row(
                 f"  {line.price_key}",
-                escape(f"${line.cost:.2f}: {line.item}; {line.quantity:.3f} {line.unit} at ${line.price} per "
-                       f"{line.per:f} ({line.source}, {line.as_of}){derived}"),
+                escape(
+                    f"${line.cost:.2f}: {line.item}; {line.quantity:.3f} {line.unit} at ${line.price} per "
+                    f"{line.per:f} ({line.source}, {line.as_of}){derived}"
+                ),
             )
         for note in quote.notes:
             table.add_row("  note", escape(note))

@@ -1,4 +1,4 @@
-"""What reading N images once costs on each batch path: pure arithmetic over a price catalog and a speed profile.
+"""What reading N images once costs on each batch path: pure arithmetic over prices and a speed profile.
 
 The paths: a SageMaker Batch Transform job (instance-hours while it runs, plus one S3 GET per image and
 one PUT per result object), a Vertex AI BatchPredictionJob (node-hours and GPU-hours, one GCS read per
@@ -29,7 +29,8 @@ SECONDS_PER_HOUR = Decimal(3600)
 MB_PER_GB = Decimal(1024)
 #: Lambda gives one vCPU per 1,769 MB (docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html)
 LAMBDA_MB_PER_VCPU = Decimal(1769)
-#: Lambda's default concurrent executions a region (docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)
+#: Lambda's default concurrent executions a region
+#: (docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)
 LAMBDA_DEFAULT_CONCURRENCY = 1000
 
 

@@ -109,8 +109,17 @@ def play_sagemaker(s3, sm, model) -> list[str]:
 def test_dry_run_prints_the_plan_and_its_cost_and_writes_nothing(deployed, capsys):
     sm, s3, config = deployed
     code = run(
-        ["batch", "s3://scans/crops/", "--out", "s3://results/ocr/", "--cloud", "aws", "--dry-run",
-         "--batch-config", str(config)]
+        [
+            "batch",
+            "s3://scans/crops/",
+            "--out",
+            "s3://results/ocr/",
+            "--cloud",
+            "aws",
+            "--dry-run",
+            "--batch-config",
+            str(config),
+        ]
     )
     out = capsys.readouterr().out
     assert code == 0, out
@@ -123,8 +132,19 @@ def test_dry_run_prints_the_plan_and_its_cost_and_writes_nothing(deployed, capsy
 def test_dry_run_json_has_the_estimate(deployed, capsys):
     _, _, config = deployed
     code = run(
-        ["batch", "s3://scans/crops/", "--out", "s3://results/ocr/", "--cloud", "aws", "--dry-run",
-         "--summary", "json", "--batch-config", str(config)]
+        [
+            "batch",
+            "s3://scans/crops/",
+            "--out",
+            "s3://results/ocr/",
+            "--cloud",
+            "aws",
+            "--dry-run",
+            "--summary",
+            "json",
+            "--batch-config",
+            str(config),
+        ]
     )
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["started"] is False
@@ -147,8 +167,17 @@ def test_job_request_then_outputs_gathered_into_results(deployed, model, monkeyp
 
     monkeypatch.setattr(Waiter, "until", until)
     code = run(
-        ["batch", "s3://scans/crops/", "--out", "s3://results/ocr/", "--cloud", "aws", "--yes",
-         "--batch-config", str(config)]
+        [
+            "batch",
+            "s3://scans/crops/",
+            "--out",
+            "s3://results/ocr/",
+            "--cloud",
+            "aws",
+            "--yes",
+            "--batch-config",
+            str(config),
+        ]
     )
     assert code == 0, capsys.readouterr()
 
@@ -175,8 +204,24 @@ def test_job_request_then_outputs_gathered_into_results(deployed, model, monkeyp
 
     # a second run finds everything done: no new job
     capsys.readouterr()
-    assert run(["batch", "s3://scans/crops/", "--out", "s3://results/ocr/", "--cloud", "aws", "--yes",
-                "--batch-config", str(config), "--summary", "json"]) == 0
+    assert (
+        run(
+            [
+                "batch",
+                "s3://scans/crops/",
+                "--out",
+                "s3://results/ocr/",
+                "--cloud",
+                "aws",
+                "--yes",
+                "--batch-config",
+                str(config),
+                "--summary",
+                "json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["already_done"] == 5
     assert len(sm.list_transform_jobs()["TransformJobSummaries"]) == 1
 
@@ -208,7 +253,9 @@ def test_bad_managed_input_is_one_line_exit_2_nothing_written(deployed, capsys, 
     flags = list(args)
     if "--out" not in flags:
         flags += ["--out", base["--out"]]
-    code = run(["batch", "s3://scans/crops/", "--cloud", "aws", "--yes", "--batch-config", str(config), *flags])
+    code = run(
+        ["batch", "s3://scans/crops/", "--cloud", "aws", "--yes", "--batch-config", str(config), *flags]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1, err
     assert "Contents" not in s3.list_objects_v2(Bucket="results")

@@ -38,7 +38,10 @@ def batch_job(
         "display_name": display_name,
         "model": model,
         "input_config": {"instances_format": "file-list", "gcs_source": {"uris": [list_uri]}},
-        "output_config": {"predictions_format": "jsonl", "gcs_destination": {"output_uri_prefix": output_prefix}},
+        "output_config": {
+            "predictions_format": "jsonl",
+            "gcs_destination": {"output_uri_prefix": output_prefix},
+        },
         "dedicated_resources": {
             "machine_spec": machine,
             "starting_replica_count": config.starting_replica_count,
@@ -163,8 +166,8 @@ class VertexBatchRunner:
             missing = {}
             for key in pending:
                 if key not in answers:
-                    try:
-                        missing[hashlib.sha256(source.read(key)).hexdigest()] = key
+                    try:  # the raw bytes Vertex read, image or not
+                        missing[hashlib.sha256(self._raw(key)).hexdigest()] = key
                     except (OSError, OcrkitError):
                         continue
             for digest, answer, failed in by_content:
@@ -174,9 +177,14 @@ class VertexBatchRunner:
         state = getattr(self.final, "state", None)
         words = state.name if hasattr(state, "name") else str(state)
         return [
-            answers.get(key) or ResultRow.failed(key, f"the batch prediction job wrote no output for it ({words})")
+            answers.get(key)
+            or ResultRow.failed(key, f"the batch prediction job wrote no output for it ({words})")
             for key in pending
         ]
+
+    def _raw(self, key: str) -> bytes:
+        url = parse_bucket_url(key)
+        return GcsStore(url).get(url.key)
 
     def close(self) -> None:
         pass
