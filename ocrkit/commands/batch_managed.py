@@ -64,13 +64,12 @@ def render_plan(doc: dict, quote, console: Console) -> None:
         table.add_row("estimated cost", f"${quote.total:.2f}{label}")
         for line in quote.lines:
             derived = f"; derived: {line.derivation}" if line.derivation else ""
-            table.add_row(
-                f"  {line.price_key}",
-                escape(
-                    f"${line.cost:.2f}: {line.item}; {line.quantity:.3f} {line.unit} at ${line.price} per "
-                    f"{line.per:f} ({line.source}, {line.as_of}){derived}"
-                ),
+            per = "" if line.per == 1 else f" per {line.per:,f}"
+            text = (
+                f"${line.cost:.4f}: {line.item}; {line.quantity:,.3f} {line.unit} at ${line.price}{per} "
+                f"({line.source}, {line.as_of}){derived}"
             )
+            table.add_row(f"  {line.price_key}", escape(text))
         for note in quote.notes:
             table.add_row("  note", escape(note))
     console.print(table)
@@ -78,7 +77,7 @@ def render_plan(doc: dict, quote, console: Console) -> None:
 
 def run_managed(plan: BatchPlan, runner: Runner, *, dry_run: bool, yes: bool, as_json: bool) -> None:
     assert plan.target is not None and plan.batch_config is not None
-    out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
     err = Console(stderr=True, highlight=False)
     quote = estimate(plan.target.cloud, plan.target.region, plan.batch_config, len(plan.pending))
     doc = plan_doc(plan, runner, quote)

@@ -77,6 +77,10 @@ def batch_cost(count: str, fmt: str, clouds: tuple[str, ...]) -> None:
                 )
             )
     console.print(
+        "lambda-trigger / function-trigger price a bucket-triggered function (one invocation per image); "
+        "ocrkit does not deploy that pipeline yet."
+    )
+    console.print(
         "Hours: the job's wall clock for managed jobs and the VM; the billed compute for functions "
         "(they run in parallel). Speeds are batch 1: every path sends one image per request."
     )
