@@ -43,7 +43,16 @@ def plan_doc(plan: BatchPlan, runner: Runner, quote) -> dict:
         "job_files": None if work is None else str(work),
         "estimate": quote.to_json() if not isinstance(quote, str) else None,
         "not_priced": quote if isinstance(quote, str) else None,
+        "access": ACCESS[target.cloud],
     }
+
+
+#: what the job runs as, and what it must be allowed to touch (ocrkit does not change these grants)
+ACCESS = {
+    "aws": "the model's execution role reads SOURCE and writes under the results' folder: grant it both "
+    "(ocrkit deploy scopes it to the model artifact)",
+    "gcp": "Vertex AI's service agent reads SOURCE and writes under the results' folder: grant it both",
+}
 
 
 def render_plan(doc: dict, quote, console: Console) -> None:
@@ -55,6 +64,7 @@ def render_plan(doc: dict, quote, console: Console) -> None:
     table.add_row("images", f"{doc['images']} ({doc['already_done']} already done, {doc['to_run']} to run)")
     table.add_row("results", escape(doc["results"]))
     table.add_row("job files", escape(str(doc["job_files"])))
+    table.add_row("access", escape(doc["access"]))
     if isinstance(quote, str):
         table.add_row("estimated cost", escape(quote))
     else:
