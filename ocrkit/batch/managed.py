@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -22,6 +22,8 @@ from ocrkit.batch.records import ResultRow
 from ocrkit.config import config_error, read_yaml
 from ocrkit.errors import OcrkitError
 from ocrkit.resources import configs_dir
+
+T = TypeVar("T")
 
 #: rows handed to the sink at a time while gathering a job's outputs
 GATHER_CHUNK = 500
@@ -130,8 +132,8 @@ def startup(config: BatchConfig) -> Decimal:
     return Decimal(config.startup_s)
 
 
-def chunks(rows: list[ResultRow], size: int = GATHER_CHUNK) -> list[list[ResultRow]]:
-    return [rows[i : i + size] for i in range(0, len(rows), size)]
+def chunks(items: list[T], size: int = GATHER_CHUNK) -> list[list[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def require(condition: bool, message: str, hint: str | None = None) -> None:

@@ -11,6 +11,7 @@ Ctrl-C while waiting stops the job (nothing is left running).
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ocrkit.batch.managed import (
@@ -29,6 +30,8 @@ from ocrkit.batch.urls import BucketUrl, parse_bucket_url
 from ocrkit.errors import OcrkitError
 
 DONE = ("Completed", "Failed", "Stopped")
+#: concurrent GETs while gathering the .out objects (one per image)
+GATHER_THREADS = 16
 TAG_KEY = "ocrkit:deployment"
 
 
@@ -150,9 +153,10 @@ class SageMakerTransformRunner:
         reason = self.final.get("FailureReason")
         if self.status is not None:
             self.status("reading the outputs", 0, len(pending))
-        rows = [self._row(src.bucket, key, f"{self.work.key}output/{key}.out", reason) for key in keys]
-        for chunk in chunks(rows):
-            emit(chunk)
+        with ThreadPoolExecutor(max_workers=GATHER_THREADS, thread_name_prefix="ocrkit-gather") as pool:
+            for part in chunks(keys):  # reads overlap; rows reach the sink a chunk at a time, in order
+                out = [f"{self.work.key}output/{key}.out" for key in part]
+                emit(list(pool.map(lambda k, o: self._row(src.bucket, k, o, reason), part, out)))
 
     def _read(self) -> tuple[str, bool]:
         got = self.sm.describe_transform_job(TransformJobName=self.job)

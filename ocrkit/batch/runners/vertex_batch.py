@@ -83,6 +83,7 @@ class VertexBatchRunner:
         self.job_name: str | None = None
         self.final: Any = None
         self.total = 0
+        self._stores: dict[str, GcsStore] = {}
 
     def prepare(self) -> None:
         from ocrkit.providers.gcp.session import gcp_errors, is_not_found
@@ -184,7 +185,10 @@ class VertexBatchRunner:
 
     def _raw(self, key: str) -> bytes:
         url = parse_bucket_url(key)
-        return GcsStore(url).get(url.key)
+        store = self._stores.get(url.bucket)
+        if store is None:
+            store = self._stores[url.bucket] = GcsStore(url)
+        return store.get(url.key)
 
     def close(self) -> None:
         pass
