@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ocrkit.batch.cloud_target import CloudTarget
 from ocrkit.batch.formats import format_for
+from ocrkit.batch.managed import BatchConfig
 from ocrkit.batch.manifest import Decision, Manifest, RunParams, decide, now, weights_sha256
 from ocrkit.batch.records import ResultRow
 from ocrkit.batch.runners import EngineSettings, Runner, make_runner
@@ -42,6 +44,19 @@ class BatchRequest:
     device: str | None = None
     threads: int | None = None
     overwrite: bool = False
+    #: managed job on a cloud's batch service ("aws" | "gcp"); None: runs here (``runner``)
+    cloud: str | None = None
+    deployment: str | None = None  # the deployment whose model the managed job runs
+    region: str | None = None
+    project: str | None = None
+    batch_config: Path | None = None  # configs/batch/<cloud>.yaml by default
+
+    @property
+    def results_url(self) -> str:
+        """--out; for a managed job a bucket folder may be given: the results object goes in it."""
+        if self.cloud and is_bucket_url(self.out) and self.out.endswith("/"):
+            return f"{self.out}results.jsonl"
+        return self.out
 
 
 @dataclass
@@ -54,6 +69,8 @@ class BatchPlan:
     decision: Decision
     total: int
     pending: list[str]
+    target: CloudTarget | None = None  # the deployed model a managed job runs
+    batch_config: BatchConfig | None = None
 
     @property
     def already_done(self) -> int:
@@ -109,8 +126,10 @@ def _check(request: BatchRequest) -> None:
         raise OcrkitError(f"--batch-size must be at least 1 (got {request.batch_size})")
     if request.threads is not None and request.threads < 1:
         raise OcrkitError(f"--threads must be at least 1 (got {request.threads})")
-    if is_bucket_url(request.out):
-        url = parse_bucket_url(request.out)
+    if request.cloud:
+        _check_managed(request)
+    if is_bucket_url(request.results_url):
+        url = parse_bucket_url(request.results_url)
         if not url.key or url.key.endswith("/"):
             raise OcrkitError(
                 f"--out {url} names a folder, not an object",
@@ -124,24 +143,35 @@ def plan_batch(request: BatchRequest) -> BatchPlan:
     """Everything that can be refused is refused here, before anything is written."""
     _check(request)
     engine = parse_engine(request.engine)
-    fmt = format_for(request.out, request.fmt)
+    out_text = request.results_url
+    fmt = format_for(out_text, request.fmt)
     exclude = None
-    if is_bucket_url(request.source) and is_bucket_url(request.out):
-        src, out = parse_bucket_url(request.source), parse_bucket_url(request.out)
+    if is_bucket_url(request.source) and is_bucket_url(out_text):
+        src, out = parse_bucket_url(request.source), parse_bucket_url(out_text)
         if (src.scheme, src.bucket) == (out.scheme, out.bucket):
-            exclude = out.key  # the results object, its parts and its manifest are never inputs
-    sink = open_sink(request.out, fmt)
+            exclude = out.key  # the results object, its parts, its manifest and job files are never inputs
+    sink = open_sink(out_text, fmt)
     source = open_source(request.source, exclude_prefix=exclude)
     keys = source.keys()
     if not keys:
         more = f" ({source.skipped} file(s) that are not images)" if source.skipped else ""
         raise OcrkitError(f"{request.source} holds no images{more}")
-    weights = resolve_weights(request.weights)
-    if not weights.exists():
-        raise OcrkitError(f"weights {weights} not found")
-    params = RunParams(
-        source=source.spec, engine=engine.value, weights_sha256=weights_sha256(weights), format=fmt.value
-    )
+    target, config = None, None
+    if request.cloud:
+        from ocrkit.batch.cloud_target import find_target
+        from ocrkit.batch.managed import load_batch_config
+
+        config = load_batch_config(request.cloud, request.batch_config)
+        target = find_target(request.cloud, request.deployment, request.region, request.project)
+        weights = Path(target.model)
+        engine_words = f"{MANAGED_RUNNERS[request.cloud]}:{target.model}"
+        digest = target.artifact_sha256 or ""
+    else:
+        weights = resolve_weights(request.weights)
+        if not weights.exists():
+            raise OcrkitError(f"weights {weights} not found")
+        engine_words, digest = engine.value, weights_sha256(weights)
+    params = RunParams(source=source.spec, engine=engine_words, weights_sha256=digest, format=fmt.value)
     decision = decide(
         results_exist=sink.results_exist(),
         existing=sink.read_manifest(),
@@ -154,11 +184,44 @@ def plan_batch(request: BatchRequest) -> BatchPlan:
     settings = EngineSettings(
         engine.value, weights, device=request.device, batch_size=request.batch_size, threads=request.threads
     )
-    return BatchPlan(request, source, sink, params, settings, decision, len(keys), pending)
+    return BatchPlan(request, source, sink, params, settings, decision, len(keys), pending, target, config)
+
+
+def _check_managed(request: BatchRequest) -> None:
+    """A managed job reads a bucket of its own cloud and writes its outputs to one."""
+    scheme = {"aws": "s3", "gcp": "gs"}.get(request.cloud or "")
+    if scheme is None:
+        raise OcrkitError(f"--cloud {request.cloud}: managed batch runs on aws or gcp")
+    if request.runner != "local" or request.address:
+        raise OcrkitError("--cloud runs the cloud's batch service: leave out --runner and --address")
+    for what, text in (("SOURCE", request.source), ("--out", request.out)):
+        if not text.startswith(f"{scheme}://"):
+            raise OcrkitError(
+                f"--cloud {request.cloud}: {what} must be an {scheme}:// URL (got {text})",
+                hint="the job reads and writes the cloud's own object store",
+            )
+
+
+#: the runner name of each cloud's managed job (also the manifest's engine words)
+MANAGED_RUNNERS = {"aws": "sagemaker-transform", "gcp": "vertex-batch"}
 
 
 def make_plan_runner(plan: BatchPlan) -> Runner:
     r = plan.request
+    if r.cloud:
+        assert plan.target is not None and plan.batch_config is not None
+        results = parse_bucket_url(plan.sink.location)
+        if r.cloud == "aws":
+            from ocrkit.batch.runners.sagemaker_transform import SageMakerTransformRunner
+
+            return SageMakerTransformRunner(
+                plan.target.session, plan.target.deployment, plan.target.model, plan.batch_config, results
+            )
+        from ocrkit.batch.runners.vertex_batch import VertexBatchRunner
+
+        return VertexBatchRunner(
+            plan.target.session, plan.target.deployment, plan.target.model, plan.batch_config, results
+        )
     return make_runner(r.runner, plan.settings, workers=r.workers, address=r.address)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from enum import StrEnum
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -25,7 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ocrkit.batch.formats import OutputFormat as ResultsFormat
-from ocrkit.commands.choices import Runner, complete_device
+from ocrkit.commands.choices import ManagedCloud, Runner, complete_device
 from ocrkit.engine import Engine
 from ocrkit.errors import OcrkitError
 from ocrkit.weights import WEIGHTS_ENV, is_demo_weights
@@ -46,6 +47,12 @@ twice. A RESULTS written with other parameters (source, engine, weights, format)
 Example: ocrkit batch scans/ --out results.jsonl --workers 4
 Example: ocrkit batch s3://archive/crops/ --out s3://archive/ocr/results.jsonl
 Example: ocrkit batch scans/ --out results.csv --runner ray --address 10.0.0.5:6379
+
+--cloud aws runs a SageMaker Batch Transform job, --cloud gcp a Vertex AI batch prediction job, on
+the model `ocrkit deploy` put there (--name), with the instances of configs/batch/<cloud>.yaml. The
+plan and its estimated cost are shown first; --dry-run stops there, --yes starts without asking.
+
+Example: ocrkit batch s3://archive/crops/ --out s3://archive/ocr/ --cloud aws --dry-run
 """
 
 
@@ -126,11 +133,47 @@ def register(app: typer.Typer) -> None:
         summary_fmt: SummaryFormat = typer.Option(
             SummaryFormat.table, "--summary", help="The final summary as a table or as JSON on stdout."
         ),
+        cloud: ManagedCloud | None = typer.Option(
+            None,
+            "--cloud",
+            case_sensitive=False,
+            help="Run a managed job on the deployed model: aws (SageMaker Batch Transform) or gcp "
+            "(Vertex AI batch prediction).",
+            show_default=False,
+        ),
+        name: str | None = typer.Option(
+            None, "--name", help="With --cloud: the deployment (default: name: in the deploy config)."
+        ),
+        region: str | None = typer.Option(None, "--region", help="With --cloud: the cloud region."),
+        project: str | None = typer.Option(None, "--project", help="With --cloud gcp: the GCP project."),
+        batch_config: Path | None = typer.Option(
+            None,
+            "--batch-config",
+            help="With --cloud: the job's config (default configs/batch/<cloud>.yaml).",
+            show_default=False,
+        ),
+        dry_run: bool = typer.Option(False, "--dry-run", help="With --cloud: show the plan and its cost."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="With --cloud: start the job without asking."),
     ) -> None:
         from ocrkit.batch.job import BatchRequest, make_plan_runner, plan_batch, run_batch
 
         if resume and overwrite:
             raise OcrkitError("--resume and --overwrite contradict each other: pass one")
+        if cloud is None:
+            given = [
+                flag
+                for flag, value in (
+                    ("--name", name),
+                    ("--region", region),
+                    ("--project", project),
+                    ("--batch-config", batch_config),
+                    ("--dry-run", dry_run or None),
+                    ("--yes", yes or None),
+                )
+                if value is not None
+            ]
+            if given:
+                raise OcrkitError(f"{', '.join(given)} only apply with --cloud aws|gcp")
         request = BatchRequest(
             source=source,
             out=out,
@@ -144,10 +187,20 @@ def register(app: typer.Typer) -> None:
             device=device,
             threads=threads,
             overwrite=overwrite,
+            cloud=cloud.value if cloud is not None else None,
+            deployment=name,
+            region=region,
+            project=project,
+            batch_config=batch_config,
         )
         err = Console(stderr=True, highlight=False)
         plan = plan_batch(request)
         run = make_plan_runner(plan)
+        if request.cloud:
+            from ocrkit.commands.batch_managed import run_managed
+
+            run_managed(plan, run, dry_run=dry_run, yes=yes, as_json=summary_fmt is SummaryFormat.json)
+            return
         if plan.pending:
             run.prepare()  # loads the model, joins Ray: may still refuse, before anything is written
         if is_demo_weights(plan.settings.weights):
@@ -185,21 +238,26 @@ def register(app: typer.Typer) -> None:
             )
             raise typer.Exit(130) from None
 
-        if summary_fmt is SummaryFormat.json:
-            typer.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=2))
-            return
-        table = Table(title="ocrkit batch", title_justify="left", show_header=False)
-        table.add_column("what")
-        table.add_column("value", overflow="fold")
-        table.add_row("images", f"{summary.images}")
-        if summary.already_done:
-            table.add_row("already done (resumed)", f"{summary.already_done}")
-        table.add_row("read this run", f"{summary.processed}")
-        table.add_row("errors", f"{summary.errors}")
-        table.add_row("images/s", f"{summary.images_per_s:.2f}")
-        table.add_row("seconds", f"{summary.seconds:.1f}")
-        if summary.not_images:
-            table.add_row("files skipped (not images)", f"{summary.not_images}")
-        table.add_row("runner / engine", f"{summary.runner} / {summary.engine}")
-        table.add_row("output", escape(f"{summary.output} ({summary.format})"))
-        Console(highlight=False).print(table)
+        print_summary(summary, summary_fmt is SummaryFormat.json)
+
+
+def print_summary(summary, as_json: bool) -> None:
+    """The end-of-run summary: a table, or JSON on stdout."""
+    if as_json:
+        typer.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=2))
+        return
+    table = Table(title="ocrkit batch", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
+    table.add_row("images", f"{summary.images}")
+    if summary.already_done:
+        table.add_row("already done (resumed)", f"{summary.already_done}")
+    table.add_row("read this run", f"{summary.processed}")
+    table.add_row("errors", f"{summary.errors}")
+    table.add_row("images/s", f"{summary.images_per_s:.2f}")
+    table.add_row("seconds", f"{summary.seconds:.1f}")
+    if summary.not_images:
+        table.add_row("files skipped (not images)", f"{summary.not_images}")
+    table.add_row("runner / engine", f"{summary.runner} / {summary.engine}")
+    table.add_row("output", escape(f"{summary.output} ({summary.format})"))
+    Console(highlight=False).print(table)

@@ -32,6 +32,13 @@ class Runner(StrEnum):
     ray = "ray"
 
 
+class ManagedCloud(StrEnum):
+    """Where `ocrkit batch --cloud` runs a managed job."""
+
+    aws = "aws"
+    gcp = "gcp"
+
+
 class LogLevel(StrEnum):
     debug = "debug"
     info = "info"

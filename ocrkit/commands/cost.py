@@ -104,9 +104,23 @@ def register(app: typer.Typer) -> None:
             metavar="REGION",
             help="With --serving: price this region (repeat for both clouds).",
         ),
+        batch: str | None = typer.Option(
+            None,
+            "--batch",
+            metavar="N",
+            help="Price reading N images once on every batch path (SageMaker Batch Transform, Vertex AI "
+            "batch prediction, bucket-triggered functions, a VM running ocrkit batch), e.g. 10000000.",
+        ),
     ) -> None:
         picked, method, fmt = cloud.value, method.value, fmt.value
         clouds = CLOUDS if picked == "all" else (picked,)
+        if batch is not None:
+            if serving is not None or profile is not None or requests is not None or region or chart:
+                raise OcrkitError("--batch prices batch paths alone: leave out --serving and its options")
+            from ocrkit.commands.cost_batch import batch_cost
+
+            batch_cost(batch, fmt, clouds)
+            return
         if serving is None:
             given = [
                 n

@@ -117,6 +117,13 @@ class GcpSession:
         host = f"{self.region}-aiplatform.googleapis.com"
         return self._gapic("predictions", aiplatform_v1.PredictionServiceClient, VERTEX_ENDPOINT_ENV, host)
 
+    def jobs(self) -> Any:
+        """Vertex AI batch prediction jobs (`ocrkit batch --cloud gcp`)."""
+        from google.cloud import aiplatform_v1
+
+        host = f"{self.region}-aiplatform.googleapis.com"
+        return self._gapic("jobs", aiplatform_v1.JobServiceClient, VERTEX_ENDPOINT_ENV, host)
+
     def functions(self) -> Any:
         from google.cloud import functions_v2
 
