@@ -10,7 +10,7 @@ STAMP_FULL := $(VENV)/.stamp-full
 # pytest workers are not used: the suite starts local servers on free ports and is sized for 2 cores.
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format install install-demo install-full sysdeps clean
+.PHONY: demo test lint format install install-demo install-full sysdeps fonts clean
 
 # Debian packages the suite needs: fonts with Cyrillic (rendered samples, synthetic data) and chromium
 # (the web page's browser test). `make demo` needs none of them: it reads the shipped sample images.
@@ -22,6 +22,12 @@ sysdeps:
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+# Handwriting fonts with Cyrillic for `ocrkit synth --fonts ...` (the demo checkpoint's training data):
+# fontsource packages from the npm registry, pinned by SHA-256, built into ~/.cache/ocrkit/fonts
+# ($$OCRKIT_FONT_CACHE). Not part of `make test`: the tests that need them skip without them.
+fonts: $(STAMP_DEMO)
+	$(VENV)/bin/ocrkit fonts --install
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

@@ -40,6 +40,7 @@ EXTRA_OF_MODULE: dict[str, Extra] = {
     "onnx": _MODEL,
     "albumentations": _MODEL,
     "wordfreq": _MODEL,
+    "fontTools": _MODEL,
     "onnxruntime": _ONNX,
     # numpy and Pillow come with either engine's extra; the lighter one is named.
     "numpy": _ONNX,

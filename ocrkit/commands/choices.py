@@ -52,6 +52,13 @@ class ImageFormat(StrEnum):
     jpg = "jpg"
 
 
+class SynthStyle(StrEnum):
+    """`ocrkit synth --style`: the original scan variation, or with pen-and-paper effects on top."""
+
+    scan = "scan"
+    pen = "pen"
+
+
 class Backbone(StrEnum):
     resnet18 = "resnet18"
     resnet34 = "resnet34"

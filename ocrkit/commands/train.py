@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ocrkit.commands.choices import Backbone, ImageFormat, complete_device
+from ocrkit.commands.choices import Backbone, ImageFormat, SynthStyle, complete_device
 from ocrkit.commands.inference import _require_torch
 from ocrkit.commands.output import OutputFormat
 from ocrkit.errors import OcrkitError
@@ -55,6 +55,15 @@ predict/eval/serve), OUT/last.pt (full training state for --resume; also written
 with --fp16-export, OUT/best-fp16.pt (half the size; loads back as float32).
 
 Example: ocrkit train data/synth --out runs/demo --backbone resnet18 --hidden 256 --time-limit 3600
+"""
+
+
+_FONTS_HELP = """\
+List (and with --install, download) the handwriting fonts with Cyrillic that `ocrkit synth` can use.
+
+They come from fontsource's packages on the npm registry (Google Fonts families, SIL Open Font
+License 1.1), pinned by version and SHA-256, and are written as TTF files into the font cache
+($OCRKIT_FONT_CACHE, default ~/.cache/ocrkit/fonts). `make fonts` runs `ocrkit fonts --install`.
 """
 
 
@@ -95,8 +104,10 @@ def register(app: typer.Typer) -> None:
         fonts: str | None = typer.Option(
             None,
             "--fonts",
-            help="Comma-separated font families for train/test (default all): stevehand, z003, chancery, "
-            "delphine, uralic, urw, cmu, dejavu, paratype, liberation.",
+            help="Comma-separated font families for train/test (default: the Debian ones): stevehand, z003, "
+            "chancery, delphine, uralic, urw, cmu, dejavu, paratype, liberation; handwriting fonts from "
+            "`ocrkit fonts --install`: marck-script, great-vibes, lobster, pacifico, caveat, "
+            "shantell-sans, playpen-sans, bad-script, neucha, comforter.",
             show_default=False,
         ),
         unseen_font: str = typer.Option(
@@ -104,6 +115,13 @@ def register(app: typer.Typer) -> None:
         ),
         image_format: ImageFormat = typer.Option(
             ImageFormat.png, "--image-format", case_sensitive=False, help="File format of the images."
+        ),
+        style: SynthStyle = typer.Option(
+            SynthStyle.scan,
+            "--style",
+            case_sensitive=False,
+            help="scan: the original variation; pen: adds a wavy baseline, fading ink, blots and "
+            "ruled or squared paper.",
         ),
         force: bool = typer.Option(False, "--force", help="Replace a dataset already in --out."),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="Summary as a table or JSON."),
@@ -121,6 +139,7 @@ def register(app: typer.Typer) -> None:
             unseen_fonts=unseen,
             image_format=image_format.value,
             force=force,
+            style=style.value,
         )
         err = _console(stderr=True)
         with Progress(
@@ -145,6 +164,7 @@ def register(app: typer.Typer) -> None:
             "seen_fonts": summary.seen_fonts,
             "unseen_fonts": summary.unseen_fonts,
             "skipped_fonts": summary.skipped_fonts,
+            "missing_fonts": summary.missing_fonts,
             "seed": seed,
         }
         if fmt is OutputFormat.json:
@@ -152,6 +172,11 @@ def register(app: typer.Typer) -> None:
             return
         for line in summary.skipped_fonts:
             err.print(f"[yellow]skipped font[/] {escape(line)}")
+        if summary.missing_fonts:
+            err.print(
+                f"[yellow]handwriting fonts missing:[/] {', '.join(summary.missing_fonts)} "
+                "(install them with `make fonts` or `ocrkit fonts --install`)"
+            )
         table = Table(title=f"ocrkit synth -> {escape(str(summary.out))}", title_justify="left")
         table.add_column("split")
         table.add_column("images", justify="right")
@@ -160,6 +185,56 @@ def register(app: typer.Typer) -> None:
             fams = summary.unseen_fonts if split == "test_unseen" else summary.seen_fonts
             table.add_row(split, str(n), ", ".join(fams) if n else "-")
         _console().print(table)
+
+    @app.command("fonts", help=_FONTS_HELP)
+    def fonts_cmd(
+        install: bool = typer.Option(
+            False, "--install", help="Download the missing ones from the npm registry into the cache."
+        ),
+        fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="As a table or JSON."),
+    ) -> None:
+        import logging
+
+        from ocrkit.synth import font_cache
+
+        written: list[Path] = []
+        if install:
+            logging.getLogger("fontTools").setLevel(logging.ERROR)
+            try:
+                written = font_cache.install()
+            except OSError as exc:
+                raise OcrkitError(
+                    f"cannot install the handwriting fonts: {exc}",
+                    hint="the npm registry (registry.npmjs.org) must be reachable",
+                ) from exc
+        rows = [
+            {
+                "family": p.family,
+                "package": f"@fontsource/{p.family}@{p.version}",
+                "script": p.script,
+                "installed": font_cache.installed(p),
+                "new": (font_cache.cache_dir() / p.file_name) in written,
+            }
+            for p in font_cache.PACKAGES
+        ]
+        if fmt is OutputFormat.json:
+            typer.echo(json.dumps({"cache": str(font_cache.cache_dir()), "fonts": rows}, indent=2))
+            return
+        table = Table(
+            title=f"handwriting fonts in {escape(str(font_cache.cache_dir()))}", title_justify="left"
+        )
+        for col in ("family", "package", "script", "installed"):
+            table.add_column(col)
+        for r in rows:
+            state = "yes (new)" if r["new"] else "yes" if r["installed"] else "[yellow]missing[/]"
+            table.add_row(r["family"], r["package"], r["script"], state)
+        _console().print(table)
+        missing = [r["family"] for r in rows if not r["installed"]]
+        if missing:
+            _console(stderr=True).print(
+                f"[yellow]missing:[/] {', '.join(missing)} (install them with `make fonts` or "
+                "`ocrkit fonts --install`)"
+            )
 
     @app.command("train", help=_TRAIN_HELP)
     def train_cmd(

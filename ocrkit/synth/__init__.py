@@ -9,6 +9,7 @@ them out as ``train/`` + ``train.tsv``, ``test/`` + ``test.tsv`` and ``test_unse
 
 from __future__ import annotations
 
+from ocrkit.synth import font_cache
 from ocrkit.synth.fonts import FONT_FAMILIES, FontFace, find_fonts
 from ocrkit.synth.generate import SPLITS, SynthConfig, SynthSummary, generate_dataset
 from ocrkit.synth.render import render_sample
@@ -22,6 +23,7 @@ __all__ = [
     "SynthSummary",
     "TextSampler",
     "find_fonts",
+    "font_cache",
     "generate_dataset",
     "render_sample",
 ]

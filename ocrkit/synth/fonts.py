@@ -2,7 +2,8 @@
 
 A family is a name and file-name patterns searched under the system font folders (Debian packages
 fonts-sjfonts, fonts-urw-base35, fonts-uralic, fonts-cmu, fonts-dejavu-core, fonts-liberation,
-fonts-paratype) and under ``$OCRKIT_FONT_DIRS`` (``os.pathsep``-separated). Each face is checked
+fonts-paratype), under ``$OCRKIT_FONT_DIRS`` (``os.pathsep``-separated) and in the handwriting-font
+cache that ``ocrkit fonts --install`` fills (font_cache.py). Each face is checked
 for real glyphs of every letter, digit and sign of the alphabet: a character whose rendering equals
 the font's ``.notdef`` box, or that renders nothing, means the face is skipped (with the reason).
 """
@@ -18,6 +19,7 @@ from PIL import ImageFont
 
 from ocrkit.core_model.alphabet import CHAR_TO_ID
 from ocrkit.errors import OcrkitError
+from ocrkit.synth import font_cache
 
 FONT_DIRS_ENV = "OCRKIT_FONT_DIRS"
 DEFAULT_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
@@ -30,6 +32,9 @@ class FontFamily:
     handwriting: bool = False
     #: relative weight when a face is drawn for an image (handwriting-like families come up more)
     weight: float = 1.0
+    #: installed by ``ocrkit fonts --install`` (not a Debian package); used only when named in
+    #: ``--fonts`` / ``--unseen-font``, so the default font set (and the old splits) stay as they were
+    downloaded: bool = False
 
 
 #: Handwriting-like first. Patterns are file names (fnmatch) anywhere under the font folders.
@@ -57,8 +62,16 @@ FONT_FAMILIES: tuple[FontFamily, ...] = (
     FontFamily("dejavu", ("DejaVu*.ttf",)),
     FontFamily("paratype", ("PT[A-Z]*.ttf",)),
     FontFamily("liberation", ("Liberation*.ttf",)),
+    *(
+        FontFamily(p.family, (p.file_name,), handwriting=True, weight=3.0, downloaded=True)
+        for p in font_cache.PACKAGES
+    ),
 )
 FAMILY_NAMES = tuple(f.name for f in FONT_FAMILIES)
+#: the families used when ``--fonts`` is not given: the Debian ones
+DEFAULT_FAMILIES = tuple(f.name for f in FONT_FAMILIES if not f.downloaded)
+#: the handwriting families from the font cache (``make fonts``)
+DOWNLOADED_FAMILIES = tuple(f.name for f in FONT_FAMILIES if f.downloaded)
 
 #: Characters every usable face must draw (space aside).
 REQUIRED_CHARS = "".join(ch for ch in CHAR_TO_ID if ch != " ")
@@ -85,7 +98,7 @@ class FontScan:
 
 def font_dirs() -> list[Path]:
     extra = [p for p in os.environ.get(FONT_DIRS_ENV, "").split(os.pathsep) if p.strip()]
-    return [Path(p).expanduser() for p in (*extra, *DEFAULT_FONT_DIRS)]
+    return [Path(p).expanduser() for p in (*extra, *DEFAULT_FONT_DIRS)] + [font_cache.cache_dir()]
 
 
 def missing_glyphs(path: Path, chars: str = REQUIRED_CHARS) -> list[str]:
@@ -136,7 +149,7 @@ def _scan(dirs: tuple[Path, ...]) -> FontScan:
 
 
 def find_fonts(families: list[str] | None = None) -> FontScan:
-    """Usable faces of ``families`` (all known families when None), in catalogue order."""
+    """Usable faces of ``families`` (the default, Debian families when None), in catalogue order."""
     if families is not None:
         unknown = [f for f in families if f not in FAMILY_NAMES]
         if unknown:
@@ -145,10 +158,13 @@ def find_fonts(families: list[str] | None = None) -> FontScan:
                 hint=f"choose from {', '.join(FAMILY_NAMES)}",
             )
     scan = _scan(tuple(font_dirs()))
-    if families is None:
-        return scan
-    wanted = set(families)
+    wanted = set(families if families is not None else DEFAULT_FAMILIES)
     return FontScan(tuple(f for f in scan.faces if f.family in wanted), scan.skipped)
+
+
+def missing_downloaded(families: list[str]) -> list[str]:
+    """Families of ``families`` that come from the font cache and are not installed there."""
+    return font_cache.missing_packages([f for f in families if f in DOWNLOADED_FAMILIES])
 
 
 def load_font(path: Path, size: int) -> ImageFont.FreeTypeFont:

@@ -23,11 +23,12 @@ import cv2
 import numpy as np
 
 from ocrkit.errors import OcrkitError
-from ocrkit.synth.fonts import FAMILY_NAMES, FontFace, find_fonts
+from ocrkit.synth.fonts import DEFAULT_FAMILIES, FAMILY_NAMES, FontFace, find_fonts, missing_downloaded
 from ocrkit.synth.render import render_sample
 from ocrkit.synth.texts import TextSampler
 
 SPLITS = ("train", "test", "test_unseen")
+STYLES = ("scan", "pen")
 DEFAULT_UNSEEN = ("liberation",)
 MANIFEST = "manifest.jsonl"
 
@@ -42,13 +43,16 @@ class SynthConfig:
     test_count: int | None = None
     unseen_count: int | None = None
     seed: int = 0
-    #: font families to use (None: every family with usable faces)
+    #: font families to use (None: every Debian family with usable faces)
     fonts: list[str] | None = None
     #: families kept out of train/test and used only for test_unseen
     unseen_fonts: list[str] = field(default_factory=lambda: list(DEFAULT_UNSEEN))
     image_format: str = "png"
     force: bool = False
     vocabulary: int = 50_000
+    #: "scan" (the original variation) or "pen" (adds pen-and-scan effects: baseline wobble, ink
+    #: fading and blots, ruled paper; render.py)
+    style: str = "scan"
 
     def split_counts(self) -> dict[str, int]:
         test = self.test_count if self.test_count is not None else max(1, self.count // 10)
@@ -63,6 +67,8 @@ class SynthSummary:
     seen_fonts: list[str]
     unseen_fonts: list[str]
     skipped_fonts: list[str]
+    #: handwriting families asked for but not in the font cache (``make fonts`` installs them)
+    missing_fonts: list[str] = field(default_factory=list)
 
 
 def _check(config: SynthConfig) -> None:
@@ -71,6 +77,8 @@ def _check(config: SynthConfig) -> None:
     for name, value in (("--test-count", config.test_count), ("--unseen-count", config.unseen_count)):
         if value is not None and value < 0:
             raise OcrkitError(f"{name} must be 0 or more, got {value}")
+    if config.style not in STYLES:
+        raise OcrkitError(f"style must be one of {', '.join(STYLES)}, got {config.style!r}")
     if config.image_format not in ("png", "jpg"):
         raise OcrkitError(f"image format must be png or jpg, got {config.image_format!r}")
     for label, fams in (("--fonts", config.fonts or []), ("--unseen-font", config.unseen_fonts)):
@@ -82,18 +90,26 @@ def _check(config: SynthConfig) -> None:
             )
 
 
-def _pick_faces(config: SynthConfig) -> tuple[list[FontFace], list[FontFace], list[str]]:
-    wanted = list(config.fonts) if config.fonts else list(FAMILY_NAMES)
+def _pick_faces(config: SynthConfig) -> tuple[list[FontFace], list[FontFace], list[str], list[str]]:
+    wanted = list(config.fonts) if config.fonts else list(DEFAULT_FAMILIES)
     for fam in config.unseen_fonts:
         if fam not in wanted:
             wanted.append(fam)
+    missing = missing_downloaded(wanted)
     scan = find_fonts(wanted)
     unseen_set = set(config.unseen_fonts)
     seen = [f for f in scan.faces if f.family not in unseen_set]
     unseen = [f for f in scan.faces if f.family in unseen_set]
+    # a missing downloaded family is said first, whatever else is wrong
+    prefix = (
+        f"handwriting fonts missing: {', '.join(missing)} (install them with `make fonts` or "
+        "`ocrkit fonts --install`); "
+        if missing
+        else ""
+    )
     if not seen:
         raise OcrkitError(
-            "no usable font with Cyrillic glyphs for the training split "
+            prefix + "no usable font with Cyrillic glyphs for the training split "
             f"(families {', '.join(f for f in wanted if f not in unseen_set) or 'none'})",
             hint="install fonts-sjfonts fonts-urw-base35 fonts-uralic fonts-cmu fonts-dejavu-core "
             "fonts-paratype, or point $OCRKIT_FONT_DIRS at a folder of .ttf/.otf fonts",
@@ -101,10 +117,11 @@ def _pick_faces(config: SynthConfig) -> tuple[list[FontFace], list[FontFace], li
     counts = config.split_counts()
     if counts["test_unseen"] and not unseen:
         raise OcrkitError(
-            f"no usable font of the held-out families ({', '.join(config.unseen_fonts)}) for test_unseen",
+            prefix
+            + f"no usable font of the held-out families ({', '.join(config.unseen_fonts)}) for test_unseen",
             hint="install it, choose another with --unseen-font, or pass --unseen-count 0",
         )
-    return seen, unseen, list(scan.skipped)
+    return seen, unseen, list(scan.skipped), missing
 
 
 def _face_probs(faces: list[FontFace]) -> np.ndarray:
@@ -127,7 +144,7 @@ def generate_dataset(config: SynthConfig, progress: ProgressCallback | None = No
         raise OcrkitError(
             f"{out} already holds a dataset ({existing[0].name})", hint="choose another --out or pass --force"
         )
-    seen, unseen, skipped = _pick_faces(config)
+    seen, unseen, skipped, missing = _pick_faces(config)
     sampler = TextSampler(config.vocabulary)
     counts = config.split_counts()
     total = sum(counts.values())
@@ -156,7 +173,7 @@ def generate_dataset(config: SynthConfig, progress: ProgressCallback | None = No
                 text = sampler.sample(rng)
                 face = faces[int(rng.choice(len(faces), p=probs))]
                 sample_seed = int(rng.integers(0, 2**63 - 1))
-                img = render_sample(text, face, sample_seed)
+                img = render_sample(text, face, sample_seed, style=config.style)
                 name = f"{split}_{i:0{width}d}.{config.image_format}"
                 write_image(folder / name, img)
                 lines.append(f"{name}\t{text}\n")
@@ -169,6 +186,7 @@ def generate_dataset(config: SynthConfig, progress: ProgressCallback | None = No
                             "font_family": face.family,
                             "font_file": face.name,
                             "seed": sample_seed,
+                            **({"style": config.style} if config.style != "scan" else {}),
                         },
                         ensure_ascii=False,
                     )
@@ -184,6 +202,7 @@ def generate_dataset(config: SynthConfig, progress: ProgressCallback | None = No
         seen_fonts=sorted({f.family for f in seen}),
         unseen_fonts=sorted({f.family for f in unseen}),
         skipped_fonts=skipped,
+        missing_fonts=missing,
     )
 
 

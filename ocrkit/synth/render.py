@@ -8,6 +8,12 @@
    blue, violet) at a random opacity.
 5. albumentations again: blur, noise, brightness/contrast, gamma, JPEG artefacts.
 
+The "pen" style adds what a pen and a school form add (``--style pen``): albumentations'
+GridDistortion (a wavy baseline, letters of uneven size) and a stronger elastic bend; then, written
+here because no augmentation library models ink inside a mask: ink that fades along the stroke
+(opacity times a low-frequency field), small ink blots, and ruled or squared notebook paper.
+The "scan" style draws exactly the random numbers it always drew, so its images are unchanged.
+
 Everything random derives from one integer seed, so a sample is reproducible on its own.
 """
 
@@ -60,6 +66,61 @@ def _geometric() -> A.Compose:
             ),
         ]
     )
+
+
+@lru_cache(maxsize=1)
+def _pen_geometric() -> A.Compose:
+    """The pen style's extra bends of the ink mask, after the scan style's."""
+    return A.Compose(
+        [
+            A.GridDistortion(
+                num_steps=5, distort_limit=(-0.25, 0.25), border_mode=cv2.BORDER_CONSTANT, fill=0, p=0.6
+            ),
+            A.ElasticTransform(alpha=30, sigma=7, border_mode=cv2.BORDER_CONSTANT, fill=0, p=0.3),
+        ]
+    )
+
+
+def _low_freq(shape: tuple[int, int], cell: int, rng: np.random.Generator) -> np.ndarray:
+    """A smooth random field in [-1, 1] (roughly), varying over ``cell`` pixels."""
+    h, w = shape
+    coarse = rng.standard_normal((max(2, h // cell), max(2, w // cell))).astype(np.float32)
+    return np.clip(cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC) / 2.0, -1, 1)
+
+
+def pen_ink(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Fading ink (opacity falls where a low-frequency field is low) and, sometimes, small blots."""
+    out = mask.astype(np.float32)
+    if rng.random() < 0.5:
+        depth = rng.uniform(0.2, 0.6)
+        out *= 1.0 - depth * (0.5 + 0.5 * _low_freq(mask.shape, int(rng.integers(8, 30)), rng))
+    if rng.random() < 0.2:
+        ys, xs = np.nonzero(mask > 128)
+        for _ in range(int(rng.integers(1, 3)) if len(xs) else 0):
+            i = int(rng.integers(len(xs)))
+            axes = (int(rng.integers(1, 4)), int(rng.integers(1, 3)))
+            cv2.ellipse(out, (int(xs[i]), int(ys[i])), axes, float(rng.uniform(0, 180)), 0, 360, 255.0, -1)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def notebook(bg: np.ndarray, ink_top: int, ink_bottom: int, rng: np.random.Generator) -> np.ndarray:
+    """Ruled lines below (and often above) the writing, or a squared grid, in pale blue or grey."""
+    h, w = bg.shape[:2]
+    colour = bg[0, 0] - np.array(rng.choice([(40, 25, 5), (45, 45, 45), (30, 15, 0)]), dtype=np.float32)
+    colour = tuple(float(c) for c in colour)
+    if rng.random() < 0.5:  # squared paper: a cell is about half the letter height
+        step = max(6, int((ink_bottom - ink_top) * rng.uniform(0.4, 0.7)))
+        y0, x0 = int(rng.integers(0, step)), int(rng.integers(0, step))
+        for y in range(y0, h, step):
+            cv2.line(bg, (0, y), (w - 1, y), colour, 1)
+        for x in range(x0, w, step):
+            cv2.line(bg, (x, 0), (x, h - 1), colour, 1)
+    else:  # a ruled line at the baseline (ink may cross it), sometimes one at the top as well
+        y = min(h - 1, ink_bottom - int(rng.integers(0, max(1, (ink_bottom - ink_top) // 4))))
+        cv2.line(bg, (0, y), (w - 1, y), colour, 1)
+        if rng.random() < 0.4:
+            cv2.line(bg, (0, max(0, ink_top)), (w - 1, max(0, ink_top)), colour, 1)
+    return bg
 
 
 @lru_cache(maxsize=1)
@@ -128,16 +189,26 @@ def paper(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return np.clip(bg, 0, 255)
 
 
-def render_sample(text: str, face: FontFace, seed: int) -> np.ndarray:
+def render_sample(text: str, face: FontFace, seed: int, style: str = "scan") -> np.ndarray:
     """One augmented image of ``text`` in ``face``: RGB uint8 [H, W, 3]. Same seed, same pixels."""
     rng = np.random.default_rng(seed)
+    # the pen style's own random numbers: the scan style's sequence stays as it was
+    pen = np.random.default_rng([seed, 1]) if style == "pen" else None
     mask = draw_ink(text, face, rng)
     geo = _geometric()
     geo.set_random_seed(_seed32(rng))
     mask = geo(image=mask)["image"]
+    if pen is not None:
+        extra = _pen_geometric()
+        extra.set_random_seed(_seed32(pen))
+        mask = pen_ink(extra(image=mask)["image"], pen)
     mask = crop_to_ink(mask, rng)
 
     bg = paper(mask.shape[:2], rng)
+    if pen is not None and pen.random() < 0.4:
+        ys = np.nonzero(mask.max(axis=1) > 40)[0]
+        if len(ys):
+            bg = notebook(bg, int(ys.min()), int(ys.max()), pen)
     ink = _INKS[int(rng.integers(len(_INKS)))] + rng.uniform(-10, 10, size=3).astype(np.float32)
     alpha = (mask.astype(np.float32) / 255.0 * rng.uniform(0.75, 1.0))[..., None]
     img = bg * (1 - alpha) + np.clip(ink, 0, 255) * alpha

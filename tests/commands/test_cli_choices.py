@@ -33,7 +33,7 @@ def test_shell_completion_is_offered() -> None:
         (["batch"], ["torch|onnx", "local|ray", "jsonl|csv|tsv"]),
         (["serve"], ["torch|onnx", "debug|info|warning|error|critical"]),
         (["train"], ["resnet18|resnet34|resnet50"]),
-        (["synth"], ["png|jpg"]),
+        (["synth"], ["png|jpg", "scan|pen"]),
     ],
 )
 def test_help_lists_the_values_of_choice_options(command: list[str], listed: list[str]) -> None:

@@ -68,8 +68,12 @@ def test_demo_checkpoint_is_the_default_and_predict_reads_the_samples(capsys) ->
 
 def test_shipped_checkpoint_records_its_scores() -> None:
     raw = torch.load(shipped_weights_path(), map_location="cpu", weights_only=True)
-    assert set(raw["scores"]) == {"seen", "unseen"}
+    # the release gate (scripts/ship_demo_checkpoint.py) records every split it compared
+    assert {"seen", "unseen"} <= set(raw["scores"]) <= {"seen", "unseen", "samples", "handwriting"}
     assert all(raw["scores"][split]["count"] == 500 for split in ("seen", "unseen"))
+    if "handwriting" in raw["scores"]:
+        assert raw["scores"]["handwriting"]["count"] == 600
+        assert raw["scores"]["samples"]["count"] == 12
 
 
 @pytest.mark.slow
@@ -120,3 +124,37 @@ def test_shipped_checkpoint_meets_the_quality_bar_on_fresh_test_splits(tmp_path,
     recorded = torch.load(shipped_weights_path(), map_location="cpu", weights_only=True)["scores"]
     for name in ("seen", "unseen"):
         assert measured[name]["char_accuracy"] == pytest.approx(recorded[name]["char_accuracy"], abs=0.005)
+
+
+#: The README's unseen-handwriting split: faces never trained on, `--style pen`, seed 12.
+HANDWRITING_SPLIT = [
+    "--count", "0", "--test-count", "0", "--unseen-count", "600", "--seed", "12", "--style", "pen",
+    "--fonts", "marck-script,great-vibes,lobster,pacifico,caveat,shantell-sans,playpen-sans,stevehand,z003,"
+    "chancery,uralic,urw,cmu,dejavu,paratype",
+    "--unseen-font", "bad-script,neucha,comforter",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_shipped_checkpoint_reads_unseen_handwriting_as_recorded(tmp_path, capsys) -> None:
+    """Re-measures the README's unseen-handwriting score (needs `make fonts`; skips without)."""
+    from ocrkit.synth import find_fonts
+
+    recorded = torch.load(shipped_weights_path(), map_location="cpu", weights_only=True)["scores"]
+    if "handwriting" not in recorded:
+        pytest.skip("the shipped checkpoint records no handwriting score")
+    if {f.family for f in find_fonts(["bad-script", "neucha", "comforter"]).faces} != {
+        "bad-script",
+        "neucha",
+        "comforter",
+    }:
+        pytest.skip("handwriting fonts not installed (make fonts)")
+    data = tmp_path / "hw"
+    main(["synth", "--out", str(data), *HANDWRITING_SPLIT, "--format", "json"])
+    capsys.readouterr()
+    split = "test_unseen"
+    main(["eval", "--images", str(data / split), "--labels", str(data / f"{split}.tsv"), "--device", "cpu",
+          "--format", "json"])  # fmt: skip
+    measured = json.loads(capsys.readouterr().out)
+    assert measured["count"] == 600
+    assert measured["char_accuracy"] == pytest.approx(recorded["handwriting"]["char_accuracy"], abs=0.005)
