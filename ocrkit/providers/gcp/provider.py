@@ -20,9 +20,10 @@ from ocrkit.deploy.cloud import CloudProvider, CloudTeardown
 from ocrkit.deploy.plan import ExecutablePlan, is_retired, sweep
 from ocrkit.deploy.pricing import hourly_now, try_estimate
 from ocrkit.deploy.records import InvokeResult, ResourceRecord, StateLike, StatusReport
+from ocrkit.deploy.serving import ServingOption
 from ocrkit.deploy.spec import LoadedSpec
 from ocrkit.errors import OcrkitError
-from ocrkit.providers.gcp import package
+from ocrkit.providers.gcp import function_serving, package
 from ocrkit.providers.gcp.iam import counted
 from ocrkit.providers.gcp.planner import REGISTRY, discover, plan_steps
 from ocrkit.providers.gcp.planning import Desired, GcpAccess, GcpPlanContext, Names, Options
@@ -34,7 +35,7 @@ from ocrkit.providers.gcp.session import (
     make_session,
     translate,
 )
-from ocrkit.providers.gcp.spec import GcpDeploySpec, load_gcp_spec
+from ocrkit.providers.gcp.spec import GcpDeploySpec, load_gcp_spec, size_mb
 from ocrkit.providers.gcp.usage import deployment_usage, running_usage
 from ocrkit.weights import demo_weights_notes
 
@@ -99,7 +100,13 @@ class GcpProvider(CloudProvider):
         spec: GcpDeploySpec = loaded.spec
         names = Names(spec.name, gcp.project, gcp.region)
         folder = self.build_folder(spec)
-        outputs = package.build_all(self.weights_path(spec), folder)
+        if spec.serving is ServingOption.function:
+            memory = spec.function.memory_for(spec.serving)
+            outputs = function_serving.build_function_outputs(
+                self.weights_path(spec), folder, memory, size_mb(memory)
+            )
+        else:
+            outputs = package.build_all(self.weights_path(spec), folder)
         return Built(Desired(spec, names, outputs.model, outputs.function), names)
 
     # -- plan ---------------------------------------------------------------------------------------
