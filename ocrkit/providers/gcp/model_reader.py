@@ -64,7 +64,7 @@ class BucketIamClient:
 
     def set_iam_policy(self, request: Any) -> Any:
         from google.api_core import exceptions as gx
-        from google.cloud.storage.iam import Policy
+        from google.api_core.iam import Policy
         from google.protobuf import json_format
 
         bucket = self.storage.bucket(request.resource)

@@ -52,6 +52,12 @@ def deployment_usage(spec: GcpDeploySpec, *, artifact_bytes: int, source: str) -
         ),
     )
     notes = []
+    if holds_model:
+        notes.append(
+            f"serving: function -- nothing is billed per hour; the monthly figure is the expected traffic "
+            f"({usage.requests_per_month:,} requests x {usage.avg_duration_ms} ms at "
+            f"{spec.function.memory_for(spec.serving)})"
+        )
     if spec.function.min_instances:
         notes.append(
             f"function.min_instances ({spec.function.min_instances}) keeps warm instances billed while idle; "
@@ -62,8 +68,8 @@ def deployment_usage(spec: GcpDeploySpec, *, artifact_bytes: int, source: str) -
         scenario=_scenario(spec.name, gcp),
         always_on=ALWAYS_ON,
         units=0 if holds_model else vx.min_replicas,
-        max_units=spec.function.max_instances if holds_model else vx.max_replicas,
-        unit_word="function instances" if holds_model else "nodes",
+        max_units=0 if holds_model else vx.max_replicas,  # a function is billed per request, not per hour
+        unit_word="nodes",
         notes=tuple(notes),
         source=source,
     )
