@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Mapping
 
 from ocrkit.errors import OcrkitError
 from ocrkit.gateway.backend import Backend, InProcessBackend
 from ocrkit.gateway.cached import GatewayCache
 from ocrkit.gateway.events import request_from_flask
+from ocrkit.gateway.handler import Gateway
 
 log = logging.getLogger("ocrkit.gateway")
 logging.getLogger().setLevel(os.environ.get("OCRKIT_LOG_LEVEL", "INFO"))
@@ -36,9 +38,14 @@ def _backend_from_env(env: Mapping[str, str]) -> Backend:
 
 
 _cache = GatewayCache(_backend_from_env)
+_loading = threading.Lock()  # functions-framework serves with threads: the model is loaded once
 build_gateway = _cache.build
-get_gateway = _cache.get
 reset = _cache.reset
+
+
+def get_gateway() -> Gateway:
+    with _loading:
+        return _cache.get()
 
 
 def predict(request: object) -> tuple[bytes, int, dict[str, str]]:

@@ -47,11 +47,13 @@ REQUIREMENTS: dict[str, str] = {
     "pillow": "13.0.0",
     "functions-framework": "3.10.2",
 }
-# Memory an instance needs besides the model (an estimate: Python + functions-framework + ONNX Runtime +
-# NumPy + Pillow imported, one request in flight; measured by the data-path test in a fresh venv), and per
-# byte of the unpacked export: once in /tmp (memory on Cloud Functions) and once in the ORT sessions.
-BASE_MEMORY_MB = 256
-MODEL_COPIES = 2
+# Memory an instance needs (an estimate from one measurement, tests/providers/gcp/
+# test_function_onnx_data_path.py: functions-framework in a fresh venv, the demo model's 55 MiB export):
+# 65 MiB before the model loads (Python, Flask, gunicorn), +199 MiB once ONNX Runtime holds it and has
+# answered (3.6x the export), +55 MiB for the unpacked files, which live in memory on Cloud Functions' /tmp.
+# Kept with a margin: 128 MiB + 5x the export.
+BASE_MEMORY_MB = 128
+MODEL_COPIES = 5
 MAIN_PY = (
     '"""Cloud Function entry point (functions-framework target `predict`): the model in the function."""\n\n'
     "from ocrkit.runtime.onnx_function_entry import predict  # noqa: F401\n"
