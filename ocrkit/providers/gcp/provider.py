@@ -3,9 +3,10 @@
 Cloud Storage (the TorchServe archive) -> Vertex AI endpoint (the prebuilt PyTorch prediction container on
 n1-standard-4 + NVIDIA T4, autoscaling between min and max replicas) <- Cloud Function 2nd gen (the gateway,
 calling the endpoint's `:predict`); with `serving: function` only Cloud Storage (the ONNX export) and the
-Cloud Function holding the model (ocrkit.providers.gcp.function_serving). The stages are the shared ones of ocrkit.deploy: a local build (archive,
-function source), a plan made of describe/list calls, the sweeper for what is no longer wanted, and the
-executor that runs the steps and writes `.ocrkit/state/<name>-gcp.json` after each one.
+Cloud Function holding the model (ocrkit.providers.gcp.function_serving). The stages are the shared ones
+of ocrkit.deploy: a local build (archive, function source), a plan made of describe/list calls, the
+sweeper for what is no longer wanted, and the executor that runs the steps and writes
+`.ocrkit/state/<name>-gcp.json` after each one.
 """
 
 from __future__ import annotations
