@@ -101,8 +101,9 @@ def built(tmp_path_factory):
     from ocrkit.weights import shipped_weights_path
 
     folder = tmp_path_factory.mktemp("fn-onnx")
-    os.environ.setdefault("OCRKIT_CACHE_DIR", str(folder / "cache"))
-    export = function_serving.export_for(shipped_weights_path())
+    with pytest.MonkeyPatch.context() as mp:  # the export cache: a temporary one, restored after
+        mp.setenv("OCRKIT_CACHE_DIR", str(folder / "cache"))
+        export = function_serving.export_for(shipped_weights_path())
     source = function_serving.build_source_zip(folder / "function-onnx.zip")
     model = function_serving.build_model_zip(export, folder / "model-onnx.zip")
     unpacked = folder / "source"
@@ -126,11 +127,12 @@ def function_url(built, gcs):
     )
     assert probe.returncode != 0
 
-    os.environ["STORAGE_EMULATOR_HOST"] = gcs.url
-    client = storage.Client(project=PROJECT, credentials=AnonymousCredentials())
-    bucket = client.lookup_bucket(BUCKET) or client.create_bucket(BUCKET)
-    name = f"models/{model.sha256[:12]}/{function_serving.MODEL_ZIP}"
-    bucket.blob(name).upload_from_filename(str(model.path))
+    with pytest.MonkeyPatch.context() as mp:  # this process talks to the emulator only here
+        mp.setenv("STORAGE_EMULATOR_HOST", gcs.url)
+        client = storage.Client(project=PROJECT, credentials=AnonymousCredentials())
+        bucket = client.lookup_bucket(BUCKET) or client.create_bucket(BUCKET)
+        name = f"models/{model.sha256[:12]}/{function_serving.MODEL_ZIP}"
+        bucket.blob(name).upload_from_filename(str(model.path))
     env = {
         "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
         "HOME": str(folder),
