@@ -5,6 +5,8 @@
     sagemaker_entry.py     SageMaker PyTorch container's code/inference.py          -> model.tar.gz
     function_entry.py      Cloud Function 2nd gen entry `predict` (the gateway)     -> the function source
     vertex_backend.py      the function's backend: the Vertex AI endpoint's :predict
+    onnx_function_entry.py Cloud Function entry `predict` holding the ONNX model       -> serving: function
+    model_object.py        reads that function's model zip (gs:// or a path) once per cold start
     torchserve_handler.py  TorchServe handler in the Vertex AI PyTorch container    -> model.mar
 
 The packaging in ocrkit.providers.{aws,gcp}.package bundles each entry with exactly the ocrkit modules it

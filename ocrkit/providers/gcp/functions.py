@@ -1,5 +1,6 @@
 """Cloud Functions 2nd gen: the gateway (python312, the function source built from ocrkit.runtime,
-uploaded through generateUploadUrl), running as the deployment's service account.
+uploaded through generateUploadUrl), running as the deployment's service account; with `serving:
+function` it holds the ONNX model itself (ocrkit.providers.gcp.function_serving) and calls no endpoint.
 
 Plan, apply, delete, describe and find-by-label for `functions:function`.
 """
@@ -27,21 +28,21 @@ from ocrkit.providers.gcp.session import is_not_found
 KIND = "functions:function"
 
 
-def _function_message(p: GcpPlanContext, endpoint: str, source: Any) -> Any:
+def _function_message(p: GcpPlanContext, endpoint: str | None, source: Any) -> Any:
     from google.cloud import functions_v2 as fv
 
     fn = p.d.spec.function
     settings = p.d.function_settings(endpoint)
     return fv.Function(
         name=p.names.function,
-        description=f"ocrkit gateway for {p.names.name}",
+        description=f"ocrkit {'model' if p.d.holds_model else 'gateway'} for {p.names.name}",
         labels={**p.names.labels, SOURCE_LABEL: p.d.source.sha256[:12]},
         environment=fv.Environment.GEN_2,
         build_config=fv.BuildConfig(
             runtime=fn.runtime, entry_point="predict", source=fv.Source(storage_source=source)
         ),
         service_config=fv.ServiceConfig(
-            available_memory=fn.memory,
+            available_memory=p.d.function_memory,
             timeout_seconds=fn.timeout_s,
             max_instance_count=fn.max_instances,
             min_instance_count=fn.min_instances,
@@ -57,10 +58,12 @@ def plan_function(p: GcpPlanContext) -> Step:
     fn = p.d.spec.function
     p.wanted["function"] = p.names.function
     summary = (
-        f"{p.names.function_id}: {fn.runtime}, {fn.memory}, timeout {fn.timeout_s} s, "
+        f"{p.names.function_id}: {fn.runtime}, {p.d.function_memory}, timeout {fn.timeout_s} s, "
         f"max {fn.max_instances} instances, runs as {p.names.service_account}, "
         f"source {p.d.source.size:,} bytes"
     )
+    if p.d.holds_model:
+        summary += f"; holds the ONNX model, read once per cold start from {p.d.model_uri}"
     existing = None
     try:
         existing = p.gcp.functions().get_function(name=p.names.function)
@@ -70,7 +73,7 @@ def plan_function(p: GcpPlanContext) -> Step:
     p.seen.function = existing
     rec = p.record("function")
     endpoint_now = p.seen.endpoint.name if p.seen.endpoint is not None else None
-    if existing is not None and rec is not None and endpoint_now:
+    if existing is not None and rec is not None and (endpoint_now or p.d.holds_model):
         same = rec.attrs.get("settings") == settings_hash(p.d.function_settings(endpoint_now))
         if same:
             url = existing.url or existing.service_config.uri
@@ -89,7 +92,7 @@ def plan_function(p: GcpPlanContext) -> Step:
     action = "update" if existing is not None else "create"
 
     def run(ctx: Context) -> StepResult:
-        endpoint = ctx.get("endpoint")
+        endpoint = None if p.d.holds_model else ctx.get("endpoint")
         functions = p.gcp.functions()
         upload = functions.generate_upload_url(request={"parent": p.names.parent})
         put = p.options.put_source or default_put
@@ -169,7 +172,7 @@ def discover(a: GcpAccess) -> Found:
 
 FAMILY = Family[GcpPlanContext, GcpAccess](
     name="functions",
-    models=(ResourceModel("function", KIND, ("service-account", "endpoint", "artifact")),),
+    models=(ResourceModel("function", KIND, ("service-account", "endpoint", "artifact", "model-reader")),),
     plan={"function": plan_function},
     delete={KIND: delete_function},
     describe={KIND: describe_function},

@@ -1,5 +1,6 @@
 """Cloud Storage: the bucket (uniform access, public access prevention, versioning, CMEK) and the
-TorchServe archive in it (`models/<sha12>/model.mar`, skipped when its sha256 is already there).
+model artifact in it (`models/<sha12>/model.mar` for Vertex AI, `models/<sha12>/model-onnx.zip` when the
+function holds the model), skipped when its sha256 is already there.
 
 Plan, apply, delete, describe and find-by-label for `gcs:bucket` and `gcs:object`.
 """
@@ -12,13 +13,11 @@ from typing import Any
 from ocrkit.deploy.plan import Context, ResourceModel, Step, StepResult
 from ocrkit.deploy.records import Events, PlannedCall, ResourceRecord
 from ocrkit.deploy.resource import Described, Family, Found
-from ocrkit.providers.gcp.package import MAR_NAME
 from ocrkit.providers.gcp.planning import (
     UPLOAD_CHUNK,
     GcpAccess,
     GcpPlanContext,
     UploadProgress,
-    artifact_object,
 )
 from ocrkit.providers.gcp.spec import LABEL_KEY
 
@@ -101,7 +100,7 @@ def _make_bucket(p: GcpPlanContext, create: bool) -> Callable[[Context], StepRes
 
 def plan_artifact(p: GcpPlanContext) -> Step:
     art = p.d.artifact
-    name = artifact_object(art.sha256)
+    name = p.d.artifact_name
     p.wanted["artifact"] = name
     summary = f"gs://{p.names.bucket}/{name}, {art.size:,} bytes, sha256 {art.sha256[:12]}"
     attrs = {"bucket": p.names.bucket, "sha256": art.sha256, "size": art.size}
@@ -117,7 +116,7 @@ def plan_artifact(p: GcpPlanContext) -> Step:
     def run(ctx: Context) -> StepResult:
         target = p.gcp.storage().bucket(p.names.bucket).blob(name, chunk_size=UPLOAD_CHUNK)
         target.metadata = {"sha256": art.sha256}
-        task = f"uploading {MAR_NAME}"
+        task = f"uploading {p.d.artifact_file}"
         with open(art.path, "rb") as fh:
             target.upload_from_file(
                 UploadProgress(fh, art.size, ctx.events, task), size=art.size, content_type="application/zip"

@@ -26,7 +26,8 @@ def _account_name(p: GcpPlanContext) -> str:
 def plan_service_account(p: GcpPlanContext) -> Step:
     email = p.names.service_account
     p.wanted["service-account"] = email
-    summary = f"{email}: the function runs as it; it may only call predict on the endpoint"
+    duty = "read its model object" if p.d.holds_model else "call predict on the endpoint"
+    summary = f"{email}: the function runs as it; it may only {duty}"
     existing = None
     try:
         existing = p.gcp.iam().get_service_account(name=_account_name(p))
@@ -47,7 +48,7 @@ def plan_service_account(p: GcpPlanContext) -> Step:
         )
     account_id = email.split("@")[0]
     display = f"ocrkit {p.names.name} gateway"[:100]
-    description = iam.account_description(p.names.name)
+    description = iam.account_description(p.names.name, f"may only {duty}")
 
     def run(ctx: Context) -> StepResult:
         from google.cloud import iam_admin_v1

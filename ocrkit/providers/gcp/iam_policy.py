@@ -26,8 +26,8 @@ POLICY_VERSION = 3
 ATTEMPTS = 5
 
 
-def account_description(name: str) -> str:
-    return f"{LABEL_KEY}={name}: runs the ocrkit gateway function; may only call predict on its endpoint"
+def account_description(name: str, duty: str = "may only call predict on its endpoint") -> str:
+    return f"{LABEL_KEY}={name}: runs the ocrkit gateway function; {duty}"
 
 
 def is_ours(account: Any, name: str, email: str) -> bool:

@@ -12,24 +12,42 @@ dependency order, and finds a deployment's resources by label for teardown.
     function          functions:function       2nd gen, python312, the gateway; source via generateUploadUrl
     invoker           iam:binding              --public: allUsers get roles/run.invoker; private: no binding
 
+`serving: function` (the function holds the ONNX model): no Vertex AI resource and no predict binding;
+the artifact is models/<sha12>/model-onnx.zip and one more resource lets the function read it:
+
+    model-reader      gcs:binding              roles/storage.objectViewer on the bucket, IAM condition: that
+                                               one object only
+
 Adding a family: a module with a `FAMILY` and one entry in `REGISTRY`.
 """
 
 from __future__ import annotations
 
-from ocrkit.deploy.plan import Step
+from dataclasses import replace
+
+from ocrkit.deploy.plan import ResourceModel, Step
 from ocrkit.deploy.resource import Found, Registry
-from ocrkit.providers.gcp import functions, gcs, iam, vertex
+from ocrkit.deploy.serving import ServingOption
+from ocrkit.providers.gcp import functions, gcs, iam, model_reader, vertex
 from ocrkit.providers.gcp.planning import GcpAccess, GcpPlanContext
 
 REGISTRY: Registry[GcpPlanContext, GcpAccess] = Registry(
-    (gcs.FAMILY, vertex.FAMILY, iam.FAMILY, functions.FAMILY)
+    (gcs.FAMILY, vertex.FAMILY, iam.FAMILY, model_reader.FAMILY, functions.FAMILY)
 )
+ENDPOINT_ONLY = ("model", "endpoint", "deployed-model", "predict-binding")  # Vertex AI and its binding
+FUNCTION_ONLY = ("model-reader",)
+
+
+def models_for(serving: ServingOption) -> list[ResourceModel]:
+    """The resources a serving option wants, in dependency order (dependencies on left-out ones dropped)."""
+    left_out = ENDPOINT_ONLY if serving is ServingOption.function else FUNCTION_ONLY
+    kept = [m for m in REGISTRY.models() if m.key not in left_out]
+    return [replace(m, depends_on=tuple(d for d in m.depends_on if d not in left_out)) for m in kept]
 
 
 def plan_steps(p: GcpPlanContext) -> list[Step]:
     """One step per resource, in dependency order (describe calls only); fills `p.wanted` for the sweeper."""
-    return [REGISTRY.planner(model.key)(p) for model in REGISTRY.models()]
+    return [REGISTRY.planner(model.key)(p) for model in models_for(p.d.spec.serving)]
 
 
 def discover(a: GcpAccess) -> Found:

@@ -18,7 +18,9 @@ from typing import Any
 
 from ocrkit.deploy.artifact import BuiltArchive
 from ocrkit.deploy.records import Events, ResourceRecord, StateLike
+from ocrkit.deploy.serving import ServingOption
 from ocrkit.errors import OcrkitError
+from ocrkit.providers.gcp.function_serving import MODEL_ZIP, function_environment
 from ocrkit.providers.gcp.package import MAR_NAME
 from ocrkit.providers.gcp.session import GcpSession
 from ocrkit.providers.gcp.spec import LABEL_KEY, GcpDeploySpec, gateway_environment
@@ -81,8 +83,8 @@ def get_request(resource: str) -> Any:
     return iam_policy_pb2.GetIamPolicyRequest(resource=resource)
 
 
-def artifact_object(sha: str) -> str:
-    return f"models/{sha[:12]}/{MAR_NAME}"
+def artifact_object(sha: str, file: str = MAR_NAME) -> str:
+    return f"models/{sha[:12]}/{file}"
 
 
 def service_name(names: Names, function: Any | None = None) -> str:
@@ -106,17 +108,44 @@ class Desired:
     def artifact_uri(self) -> str:
         return f"gs://{self.names.bucket}/models/{self.sha12}/"
 
-    def function_settings(self, endpoint: str) -> dict[str, Any]:
+    @property
+    def holds_model(self) -> bool:
+        """serving: function -- the function runs the ONNX model itself; no Vertex AI resource at all."""
+        return self.spec.serving is ServingOption.function
+
+    @property
+    def artifact_file(self) -> str:
+        return MODEL_ZIP if self.holds_model else MAR_NAME
+
+    @property
+    def artifact_name(self) -> str:
+        return artifact_object(self.artifact.sha256, self.artifact_file)
+
+    @property
+    def model_uri(self) -> str:
+        """gs:// of the model object the function reads (serving: function)."""
+        return f"gs://{self.names.bucket}/{self.artifact_name}"
+
+    @property
+    def function_memory(self) -> str:
+        return self.spec.function.memory_for(self.spec.serving)
+
+    def function_settings(self, endpoint: str | None) -> dict[str, Any]:
+        """What the function runs with; `endpoint`: the Vertex endpoint it calls (None: holds the model)."""
         fn = self.spec.function
+        if self.holds_model:
+            environment = function_environment(self.spec, self.model_uri, self.artifact.sha256)
+        else:
+            environment = gateway_environment(self.spec, endpoint or "")
         return {
             "runtime": fn.runtime,
-            "memory": fn.memory,
+            "memory": self.function_memory,
             "timeout_s": fn.timeout_s,
             "max_instances": fn.max_instances,
             "min_instances": fn.min_instances,
             "service_account": self.names.service_account,
             "public": fn.public,
-            "environment": gateway_environment(self.spec, endpoint),
+            "environment": environment,
             "source_sha256": self.source.sha256,
         }
 

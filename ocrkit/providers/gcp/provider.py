@@ -2,9 +2,11 @@
 
 Cloud Storage (the TorchServe archive) -> Vertex AI endpoint (the prebuilt PyTorch prediction container on
 n1-standard-4 + NVIDIA T4, autoscaling between min and max replicas) <- Cloud Function 2nd gen (the gateway,
-calling the endpoint's `:predict`). The stages are the shared ones of ocrkit.deploy: a local build (archive,
-function source), a plan made of describe/list calls, the sweeper for what is no longer wanted, and the
-executor that runs the steps and writes `.ocrkit/state/<name>-gcp.json` after each one.
+calling the endpoint's `:predict`); with `serving: function` only Cloud Storage (the ONNX export) and the
+Cloud Function holding the model (ocrkit.providers.gcp.function_serving). The stages are the shared ones
+of ocrkit.deploy: a local build (archive, function source), a plan made of describe/list calls, the
+sweeper for what is no longer wanted, and the executor that runs the steps and writes
+`.ocrkit/state/<name>-gcp.json` after each one.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from ocrkit.deploy.cloud import CloudProvider, CloudTeardown
 from ocrkit.deploy.plan import ExecutablePlan, is_retired, sweep
 from ocrkit.deploy.pricing import hourly_now, try_estimate
 from ocrkit.deploy.records import InvokeResult, ResourceRecord, StateLike, StatusReport
+from ocrkit.deploy.serving import ServingOption
 from ocrkit.deploy.spec import LoadedSpec
 from ocrkit.errors import OcrkitError
-from ocrkit.providers.gcp import package
+from ocrkit.providers.gcp import function_serving, package
 from ocrkit.providers.gcp.iam import counted
 from ocrkit.providers.gcp.planner import REGISTRY, discover, plan_steps
 from ocrkit.providers.gcp.planning import Desired, GcpAccess, GcpPlanContext, Names, Options
@@ -34,7 +37,7 @@ from ocrkit.providers.gcp.session import (
     make_session,
     translate,
 )
-from ocrkit.providers.gcp.spec import GcpDeploySpec, load_gcp_spec
+from ocrkit.providers.gcp.spec import GcpDeploySpec, load_gcp_spec, size_mb
 from ocrkit.providers.gcp.usage import deployment_usage, running_usage
 from ocrkit.weights import demo_weights_notes
 
@@ -99,8 +102,14 @@ class GcpProvider(CloudProvider):
         spec: GcpDeploySpec = loaded.spec
         names = Names(spec.name, gcp.project, gcp.region)
         folder = self.build_folder(spec)
-        batching = package.Batching(spec.vertex.batch_size, spec.vertex.max_batch_delay_ms)
-        outputs = package.build_all(self.weights_path(spec), folder, batching)
+        if spec.serving is ServingOption.function:
+            memory = spec.function.memory_for(spec.serving)
+            outputs = function_serving.build_function_outputs(
+                self.weights_path(spec), folder, memory, size_mb(memory)
+            )
+        else:
+            batching = package.Batching(spec.vertex.batch_size, spec.vertex.max_batch_delay_ms)
+            outputs = package.build_all(self.weights_path(spec), folder, batching)
         return Built(Desired(spec, names, outputs.model, outputs.function), names)
 
     # -- plan ---------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from ocrkit.gateway.limits import MiB
 # Platform limits (Google Cloud documentation; hard limits, not quotas).
 FUNCTION_MAX_REQUEST = 32 * MiB  # Cloud Functions 2nd gen (Cloud Run) HTTP request size
 FUNCTION_MAX_TIMEOUT_S = 3600  # 2nd gen HTTP functions
+FUNCTION_MIN_MEMORY_MB, FUNCTION_MAX_MEMORY_MB = 128, 32 * 1024  # 2nd gen memory tiers
 VERTEX_MAX_REQUEST = 1572864  # 1.5 MB: Vertex AI online prediction request (JSON) for custom models
 VERTEX_ENVELOPE = 1024  # {"instances": [{"b64": ""}], "parameters": {...}} around the base64 text
 VERTEX_MAX_TIMEOUT_S = 60  # what the gateway waits for :predict at most
@@ -75,7 +76,8 @@ class VertexSpec(_Strict):
 
 class FunctionSpec(_Strict):
     runtime: Literal["python311", "python312", "python313"] = "python312"
-    memory: str = "512Mi"
+    memory: str = "512Mi"  # the gateway in front of an endpoint
+    model_memory: str = "2Gi"  # serving: function -- the function holds the ONNX model (2Gi: 1 vCPU)
     timeout_s: Annotated[int, Field(ge=1, le=FUNCTION_MAX_TIMEOUT_S)] = 30
     max_instances: PositiveInt = 10
     min_instances: Annotated[int, Field(ge=0)] = 0
@@ -84,10 +86,18 @@ class FunctionSpec(_Strict):
 
     @property
     def memory_mb(self) -> int:
-        number = int(re.sub(r"\D", "", self.memory))
-        unit = self.memory[len(str(number)) :]
-        factor = {"Mi": 1, "M": 1, "Gi": 1024, "G": 1000}[unit]
-        return number * factor
+        return size_mb(self.memory)
+
+    def memory_for(self, serving: ServingOption) -> str:
+        """The function's memory: `model_memory` when it holds the model, else `memory`."""
+        return self.model_memory if serving is ServingOption.function else self.memory
+
+
+def size_mb(memory: str) -> int:
+    number = int(re.sub(r"\D", "", memory))
+    unit = memory[len(str(number)) :]
+    factor = {"Mi": 1, "M": 1, "Gi": 1024, "G": 1000}[unit]
+    return number * factor
 
 
 class LimitsSpec(_Strict):
@@ -198,8 +208,16 @@ def check_gcp_spec(spec: GcpDeploySpec, path: Path | str) -> None:
             "function.min_instances",
             f"{fn.min_instances} is more than max_instances ({fn.max_instances})",
         )
-    if not MEMORY_RE.match(fn.memory):
-        raise ConfigError(path, "function.memory", f"'{fn.memory}' is not a size like 512Mi or 1Gi")
+    for field, value in (("function.memory", fn.memory), ("function.model_memory", fn.model_memory)):
+        if not MEMORY_RE.match(value):
+            raise ConfigError(path, field, f"'{value}' is not a size like 512Mi or 1Gi")
+        if not FUNCTION_MIN_MEMORY_MB <= size_mb(value) <= FUNCTION_MAX_MEMORY_MB:
+            raise ConfigError(
+                path,
+                field,
+                f"{value} is outside what Cloud Functions (2nd gen) offers (128Mi to 32Gi; "
+                "https://cloud.google.com/functions/docs/configuring/memory)",
+            )
     if spec.bucket.kms_key and not spec.bucket.kms_key.startswith("projects/"):
         raise ConfigError(
             path, "bucket.kms_key", "must be a key name: projects/P/locations/L/keyRings/R/cryptoKeys/K"

@@ -12,7 +12,8 @@ from decimal import Decimal
 from ocrkit.costing.scenario import GcpScenario, Scenario
 from ocrkit.costing.services import gcp as gcp_services
 from ocrkit.deploy.pricing import DeploymentUsage
-from ocrkit.providers.gcp.spec import GcpDeploySpec
+from ocrkit.deploy.serving import ServingOption
+from ocrkit.providers.gcp.spec import GcpDeploySpec, size_mb
 
 HOURS_PER_MONTH = Decimal(720)
 GB = Decimal(1000**3)
@@ -37,17 +38,26 @@ def _endpoint(machine_type: str, gpu: str | None, gpus: int, nodes: int) -> gcp_
 
 def deployment_usage(spec: GcpDeploySpec, *, artifact_bytes: int, source: str) -> DeploymentUsage:
     vx, usage = spec.vertex, spec.usage
+    holds_model = spec.serving is ServingOption.function  # no endpoint: nothing runs every hour
     gcp = GcpScenario(
         region=spec.region,
         cloud_storage=gcp_services.CloudStorageUsage(storage_gb=Decimal(artifact_bytes) / GB),
-        vertex=_endpoint(vx.machine_type, vx.accelerator_type, vx.accelerator_count, vx.min_replicas),
+        vertex=None
+        if holds_model
+        else _endpoint(vx.machine_type, vx.accelerator_type, vx.accelerator_count, vx.min_replicas),
         cloud_functions=gcp_services.CloudFunctionsUsage(
             requests=Decimal(usage.requests_per_month),
-            memory_mb=spec.function.memory_mb,
+            memory_mb=size_mb(spec.function.memory_for(spec.serving)),
             duration_ms=Decimal(usage.avg_duration_ms),
         ),
     )
     notes = []
+    if holds_model:
+        notes.append(
+            f"serving: function -- nothing is billed per hour; the monthly figure is the expected traffic "
+            f"({usage.requests_per_month:,} requests x {usage.avg_duration_ms} ms at "
+            f"{spec.function.memory_for(spec.serving)})"
+        )
     if spec.function.min_instances:
         notes.append(
             f"function.min_instances ({spec.function.min_instances}) keeps warm instances billed while idle; "
@@ -57,8 +67,8 @@ def deployment_usage(spec: GcpDeploySpec, *, artifact_bytes: int, source: str) -
         cloud="gcp",
         scenario=_scenario(spec.name, gcp),
         always_on=ALWAYS_ON,
-        units=vx.min_replicas,
-        max_units=vx.max_replicas,
+        units=0 if holds_model else vx.min_replicas,
+        max_units=0 if holds_model else vx.max_replicas,  # a function is billed per request, not per hour
         unit_word="nodes",
         notes=tuple(notes),
         source=source,
