@@ -5,7 +5,6 @@ privilege; bad input refused in one line (exit 2) before any cloud call."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import boto3
 import pytest
@@ -27,18 +26,6 @@ ROLE = f"{NAME}-lambda-role"
 # The python3.11 wheels are the ones this machine (cp311, x86_64) can also import (test_function_zip.py):
 # one download per session for both files.
 FN = {"serving": "function", "lambda.runtime": "python3.11"}
-
-
-@pytest.fixture(scope="session")
-def fn_cache(tmp_path_factory) -> Path:
-    """One ocrkit cache (ONNX exports, the function's wheels) for the session: each is made once."""
-    return tmp_path_factory.mktemp("ocrkit-cache")
-
-
-@pytest.fixture
-def cache_env(fn_cache, monkeypatch) -> Path:
-    monkeypatch.setenv("OCRKIT_CACHE_DIR", str(fn_cache))
-    return fn_cache
 
 
 def c(service: str):
