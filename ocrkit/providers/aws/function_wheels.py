@@ -161,12 +161,32 @@ def unpack_wheel(wheel: Path, root: Path | None = None) -> Path:
     return site
 
 
+# Left out of the zip: code an `InferenceSession` never imports (onnxruntime's model-conversion, quantization
+# and tooling packages, the packages' test suites). A few MB zipped that keep the python3.12 x86_64 zip
+# under Lambda's 50 MB direct upload; the bare-interpreter test imports what is left.
+PRUNED_PREFIXES = (
+    "onnxruntime/transformers/",
+    "onnxruntime/quantization/",
+    "onnxruntime/tools/",
+    "onnxruntime/datasets/",
+)
+
+
+def pruned(rel: str) -> bool:
+    parts = rel.split("/")
+    return (
+        rel.startswith(PRUNED_PREFIXES)
+        or (parts[0] in ("numpy", "PIL") and "tests" in parts[:-1])
+        or "__pycache__" in parts
+    )
+
+
 def site_files(sites: list[Path]) -> dict[str, Path]:
-    """{path inside the zip: file} for the unpacked wheels (the marker files left out)."""
+    """{path inside the zip: file} for the unpacked wheels (marker files and `pruned` paths left out)."""
     out: dict[str, Path] = {}
     for site in sites:
         for path in sorted(site.rglob("*")):
-            if path.is_file() and path.name != ".complete":
+            if path.is_file() and path.name != ".complete" and not pruned(path.relative_to(site).as_posix()):
                 rel = path.relative_to(site).as_posix()
                 if rel in out:
                     raise OcrkitError(f"two wheels ship {rel}; cannot build the function zip")

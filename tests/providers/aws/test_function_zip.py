@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -47,10 +48,10 @@ def built(fn_cache, tmp_path_factory):
             os.environ["OCRKIT_CACHE_DIR"] = old
 
 
-def run_bare(folder: Path, events: list[dict], env: dict[str, str]) -> dict:
+def run_bare(folder: Path, events: list[dict], env: dict[str, str], python: str = sys.executable) -> dict:
     """The driver in `python -I -S`, with an environment holding only what the function is given."""
     proc = subprocess.run(
-        [sys.executable, "-I", "-S", str(DRIVER), str(folder)],
+        [python, "-I", "-S", str(DRIVER), str(folder)],
         input=json.dumps(events),
         capture_output=True,
         text=True,
@@ -157,3 +158,38 @@ def test_unpack_is_reused_and_safe(tmp_path) -> None:
     with pytest.raises(Exception):  # noqa: B017 - tarfile's data filter refuses it (its own error type)
         model_source.unpack(evil.getvalue(), None, tmp_path / "other")
     assert not (tmp_path / "escape").exists()
+
+
+def python312() -> str | None:
+    """A CPython 3.12 on this machine, if there is one (the real deploys' default runtime)."""
+    pyenv = sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))  # a shim may not resolve
+    for found in [*map(str, pyenv), shutil.which("python3.12")]:
+        if found is None:
+            continue
+        probe = subprocess.run([found, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True)
+        if probe.returncode == 0 and probe.stdout.strip() == b"(3, 12)":
+            return found
+    return None
+
+
+@pytest.mark.slow
+def test_real_default_runtime_zip_answers_too(fn_cache, tmp_path, monkeypatch) -> None:
+    """The python3.12 x86_64 zip (onnxruntime 1.32, numpy 2.4) in a bare 3.12 interpreter, if any."""
+    pytest.importorskip("torch")
+    from ocrkit.engine.onnx_runtime import OnnxPredictor
+    from ocrkit.weights import shipped_weights_path
+
+    python = python312()
+    if python is None:
+        pytest.skip("no python3.12 on this machine")
+    monkeypatch.setenv("OCRKIT_CACHE_DIR", str(fn_cache))
+    build = build_function(shipped_weights_path(), WheelTarget("python3.12", "x86_64"), 2048, tmp_path / "b")
+    folder = tmp_path / "task"
+    with zipfile.ZipFile(build.zip.path) as zf:
+        zf.extractall(folder)
+    env = {"OCRKIT_MODEL_URI": str(build.model.path), "OCRKIT_MODEL_DIR": str(tmp_path / "m")}
+    events = [apigw_event(p.read_bytes(), "image/jpeg", binary=True) for p in SAMPLES]
+    got = run_bare(folder, events, env, python)
+    assert got["onnxruntime_version"] == "1.32.0" and got["torch_importable"] is False
+    local = OnnxPredictor(next((tmp_path / "m").iterdir())).predict_images([p.read_bytes() for p in SAMPLES])
+    assert [json.loads(a["body"])["text"] for a in got["answers"]] == [p.text for p in local]
