@@ -9,13 +9,31 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ocrkit.deploy.artifact import BuiltArchive
+from ocrkit.deploy.serving import ServingOption
 from ocrkit.providers.aws import policies
+from ocrkit.providers.aws.function_package import FUNCTION_HANDLER
 from ocrkit.providers.aws.names import ALIAS, Names
-from ocrkit.providers.aws.spec import AwsDeploySpec, gateway_environment, model_environment
+from ocrkit.providers.aws.package import LAMBDA_HANDLER
+from ocrkit.providers.aws.spec import (
+    AwsDeploySpec,
+    function_environment,
+    gateway_environment,
+    model_environment,
+)
+
+# What `--serving function` leaves out: no SageMaker resource at all.
+SAGEMAKER_KEYS = (
+    "endpoint_log_group",
+    "sagemaker_role",
+    "model",
+    "endpoint_config",
+    "endpoint",
+    "autoscaling",
+)
 
 
 def digest(data: Any) -> str:
@@ -43,9 +61,20 @@ class Desired:
     bucket_policy: dict[str, Any]
     model_name: str
     config_name: str
+    handler: str = LAMBDA_HANDLER
+    memory_mb: int = 256
+    artifact_label: str = "model.tar.gz"  # what the bucket's model object is, in the plan's words
+    function_words: str = "gateway"  # the Lambda role's and function's description
+
+    @property
+    def model_function(self) -> bool:
+        """`--serving function`: the Lambda holds the ONNX engine and the model; no endpoint."""
+        return self.spec.serving == ServingOption.function
 
     @property
     def artifact_key(self) -> str:
+        if self.model_function:
+            return function_model_key(self.names, self.artifact.sha256)
         return self.names.artifact_key(self.artifact.sha256)
 
     @property
@@ -77,7 +106,15 @@ class Desired:
         }
         if self.spec.sagemaker.autoscaling.enabled:
             out["autoscaling"] = n.scaling_resource_id
+        if self.model_function:
+            for key in SAGEMAKER_KEYS:
+                out.pop(key, None)
         return out
+
+
+def function_model_key(names: Names, sha256: str) -> str:
+    """The ONNX model archive's key: the full sha256, so that the same key is the same bytes."""
+    return f"{names.deployment}/onnx-{sha256}.tar.gz"
 
 
 def _vpc(spec_vpc) -> tuple[list[str], list[str]] | None:
@@ -111,7 +148,7 @@ def desired_state(
             "kms": spec.bucket.kms_key_arn,
         }
     )
-    return Desired(
+    desired = Desired(
         spec=spec,
         names=names,
         artifact=artifact,
@@ -126,4 +163,19 @@ def desired_state(
         bucket_policy=policies.tls_only_bucket_policy(names),
         model_name=model_name,
         config_name=names.endpoint_config(config_digest),
+        memory_mb=spec.lambda_.memory_for(spec.serving),
+    )
+    if spec.serving != ServingOption.function:
+        return desired
+    # `artifact` is the ONNX model archive and `function_zip` the model function (function_package)
+    model_key = function_model_key(names, artifact.sha256)
+    return replace(
+        desired,
+        handler=FUNCTION_HANDLER,
+        gateway_env=function_environment(spec, f"s3://{names.bucket}/{model_key}", artifact.sha256),
+        lambda_policy=policies.function_model_role_policy(
+            names, model_key=model_key, kms_key_arn=spec.bucket.kms_key_arn, vpc=_vpc(spec.lambda_.vpc)
+        ),
+        artifact_label="ONNX model (model-onnx.tar.gz)",
+        function_words="model function (gateway + ONNX engine)",
     )

@@ -123,7 +123,11 @@ def plan_lambda_role(p: AwsPlanContext) -> Step:
         p.n.lambda_role,
         "lambda.amazonaws.com",
         p.d.lambda_policy,
-        f"may invoke {p.n.endpoint} and write the function's logs",
+        (
+            f"may read s3://{p.n.bucket}/{p.d.artifact_key} and write the function's logs"
+            if p.d.model_function
+            else f"may invoke {p.n.endpoint} and write the function's logs"
+        ),
     )
 
 

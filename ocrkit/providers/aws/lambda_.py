@@ -14,7 +14,6 @@ from ocrkit.deploy.plan import Context, ResourceModel, Step, StepResult
 from ocrkit.deploy.records import Events, ResourceRecord
 from ocrkit.deploy.resource import Described, Family, Found
 from ocrkit.providers.aws.names import ALIAS
-from ocrkit.providers.aws.package import LAMBDA_HANDLER
 from ocrkit.providers.aws.planning import (
     AwsAccess,
     AwsPlanContext,
@@ -29,9 +28,9 @@ def _function_config(p: AwsPlanContext) -> dict[str, Any]:
     f = p.spec.lambda_
     cfg: dict[str, Any] = {
         "Runtime": f.runtime,
-        "Handler": LAMBDA_HANDLER,
+        "Handler": p.d.handler,
         "Role": p.n.role_arn(p.n.lambda_role),
-        "MemorySize": f.memory_mb,
+        "MemorySize": p.d.memory_mb,
         "Timeout": f.timeout_s,
         "Environment": {"Variables": p.d.gateway_env},
     }
@@ -63,7 +62,8 @@ def plan_function(p: AwsPlanContext) -> Step:
     n, f = p.n, p.spec.lambda_
     reserved = "none" if f.reserved_concurrency is None else str(f.reserved_concurrency)
     summary = (
-        f"{n.function}: {f.runtime}, {f.memory_mb} MB, {f.timeout_s} s, reserved concurrency {reserved}, "
+        f"{n.function}: {p.d.function_words}, {f.runtime} {f.architecture}, {p.d.memory_mb} MB, "
+        f"{f.timeout_s} s, reserved concurrency {reserved}, "
         f"zip {mb(p.d.function_zip.size)}"
     )
     got = p.describe(lam.get_function, FunctionName=n.function)
@@ -102,7 +102,11 @@ def plan_function(p: AwsPlanContext) -> Step:
                 lambda: client.create_function(
                     FunctionName=n.function,
                     Code={"ZipFile": zipped},
-                    Description=f"ocrkit gateway for SageMaker endpoint {n.endpoint}",
+                    Description=(
+                        "ocrkit model function: the gateway and the ONNX engine"
+                        if p.d.model_function
+                        else f"ocrkit gateway for SageMaker endpoint {n.endpoint}"
+                    ),
                     Architectures=[f.architecture],
                     Tags=n.tag_map,
                     Publish=False,
@@ -113,7 +117,9 @@ def plan_function(p: AwsPlanContext) -> Step:
             _lambda_wait(p, client, "function_active_v2")
         else:
             if "code" in changes:
-                client.update_function_code(FunctionName=n.function, ZipFile=zipped, Publish=False)
+                client.update_function_code(
+                    FunctionName=n.function, ZipFile=zipped, Architectures=[f.architecture], Publish=False
+                )
                 _lambda_wait(p, client, "function_updated_v2")
             if set(changes) & {
                 "Runtime",

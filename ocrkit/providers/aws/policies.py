@@ -4,6 +4,8 @@
   that image's repository; `ecr:GetAuthorizationToken` has no resource-level scope, so it needs `*`) and
   write to the endpoint's own log group.
 - The Lambda role may call `sagemaker:InvokeEndpoint` on the one endpoint and write to its own log group.
+- `--serving function`: the Lambda role may `s3:GetObject` the one ONNX model object (plus `kms:Decrypt` on
+  the bucket's key under aws:kms) and write to its own log group; no SageMaker action at all.
 - The bucket refuses any request not made over TLS.
 
 `findings()` checks a policy document for what least privilege rules out (managed `*FullAccess` policies are
@@ -137,6 +139,38 @@ def lambda_role_policy(names: Names, *, vpc: tuple[list[str], list[str]] | None 
         },
         _log_statement("WriteTheFunctionLogs", names, names.lambda_log_group),
     ]
+    if vpc:
+        statements += _vpc_statements(names, *vpc)
+    return {"Version": VERSION, "Statement": statements}
+
+
+def function_model_role_policy(
+    names: Names,
+    *,
+    model_key: str,
+    kms_key_arn: str | None = None,
+    vpc: tuple[list[str], list[str]] | None = None,
+) -> dict[str, Any]:
+    """`--serving function`: read the one model object (and decrypt it under aws:kms), write the
+    function's own logs. Nothing else: no SageMaker, no listing, no other object."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadTheOneModelObject",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": names.object_arn(model_key),
+        },
+        _log_statement("WriteTheFunctionLogs", names, names.lambda_log_group),
+    ]
+    if kms_key_arn:
+        statements.append(
+            {
+                "Sid": "DecryptTheModelObject",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": kms_key_arn,
+            }
+        )
     if vpc:
         statements += _vpc_statements(names, *vpc)
     return {"Version": VERSION, "Statement": statements}

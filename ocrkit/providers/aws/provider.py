@@ -20,10 +20,13 @@ from ocrkit.deploy.cloud import CloudProvider, CloudTeardown
 from ocrkit.deploy.plan import ExecutablePlan, is_retired, sweep
 from ocrkit.deploy.pricing import hourly_now, try_estimate
 from ocrkit.deploy.records import InvokeResult, StateLike, StatusReport
+from ocrkit.deploy.serving import ServingOption
 from ocrkit.deploy.spec import LoadedSpec
 from ocrkit.errors import OcrkitError
 from ocrkit.providers.aws import package
 from ocrkit.providers.aws.desired import Desired, desired_state
+from ocrkit.providers.aws.function_package import FunctionBuild, build_function
+from ocrkit.providers.aws.function_wheels import WheelTarget
 from ocrkit.providers.aws.names import Names
 from ocrkit.providers.aws.planner import REGISTRY, discover, plan_steps
 from ocrkit.providers.aws.planning import AwsAccess, AwsPlanContext, Options, gone
@@ -90,9 +93,27 @@ class AwsProvider(CloudProvider):
         """The local build stage: artifact, zip, policies and names. No remote call but the account id."""
         spec: AwsDeploySpec = loaded.spec
         names = Names(spec.name, aws.account_id, aws.region, aws.partition)
+        if spec.serving == ServingOption.function:
+            fn = self.build_function(spec)
+            return Built(desired_state(spec, names, fn.model, fn.zip), names)
         folder = self.build_folder(spec)
         outputs = package.build_all(self.weights_path(spec), folder)
         return Built(desired_state(spec, names, outputs.model, outputs.function), names)
+
+    def build_function(self, spec: AwsDeploySpec) -> FunctionBuild:
+        """`--serving function`: the ONNX model archive and the model function's zip, every size limit
+        checked (no cloud call; the package index is read once for the wheels)."""
+        target = WheelTarget(spec.lambda_.runtime, spec.lambda_.architecture)
+        memory = spec.lambda_.memory_for(spec.serving)
+        return build_function(self.weights_path(spec), target, memory, self.build_folder(spec))
+
+    def check_inputs(self, loaded: Any) -> None:
+        """Local checks before any cloud call: the weights; for `--serving function` also the ONNX extra,
+        the model's size and the zip's (built here, reused by the plan)."""
+        super().check_inputs(loaded)
+        spec: AwsDeploySpec = self._loaded(loaded).spec
+        if spec.serving == ServingOption.function:
+            self.build_function(spec)
 
     # -- plan ---------------------------------------------------------------------------------------
 

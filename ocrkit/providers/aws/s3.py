@@ -195,7 +195,7 @@ def _apply_bucket(p: AwsPlanContext, *, create: bool):
 def plan_artifact(p: AwsPlanContext) -> Step:
     s3 = p.c("s3")
     key, art = p.d.artifact_key, p.d.artifact
-    summary = f"model.tar.gz, {mb(art.size)}, sha256 {art.sha256[:12]}..., to s3://{p.n.bucket}/"
+    summary = f"{p.d.artifact_label}, {mb(art.size)}, sha256 {art.sha256[:12]}..., to s3://{p.n.bucket}/"
     present = False
     if not p.creating("bucket"):
         listing = s3.list_objects_v2(Bucket=p.n.bucket, Prefix=key, MaxKeys=1)
@@ -216,9 +216,9 @@ def plan_artifact(p: AwsPlanContext) -> Step:
         def progress(chunk: int) -> None:
             nonlocal done
             done += chunk
-            ctx.events.progress("upload model.tar.gz", done, art.size)
+            ctx.events.progress(f"upload {p.d.artifact_label}", done, art.size)
 
-        ctx.events.progress("upload model.tar.gz", 0, art.size)
+        ctx.events.progress(f"upload {p.d.artifact_label}", 0, art.size)
         extra: dict[str, Any] = {
             "Metadata": {"sha256": art.sha256},
             "Tagging": f"ocrkit%3Adeployment={p.n.deployment}",

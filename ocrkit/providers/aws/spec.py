@@ -28,6 +28,10 @@ LAMBDA_MAX_PAYLOAD = 6 * MiB  # synchronous invocation request payload
 LAMBDA_EVENT_OVERHEAD = 16 * 1024  # the event JSON around the body: headers, request context
 SAGEMAKER_MAX_PAYLOAD = 6 * MiB  # real-time endpoint request payload
 SAGEMAKER_MAX_TIMEOUT_S = 60  # real-time endpoint invocation
+# Lambda memory defaults: a gateway waiting on an endpoint needs little; a function running the ONNX engine
+# gets 2048 MB (1.16 vCPU by Lambda's 1,769 MB per vCPU; the measured peak RSS is in the README).
+GATEWAY_MEMORY_MB = 256
+FUNCTION_MEMORY_MB = 2048
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -87,13 +91,20 @@ class SageMakerSpec(_Strict):
 class LambdaSpec(_Strict):
     runtime: Literal["python3.11", "python3.12", "python3.13"] = "python3.12"
     architecture: Literal["x86_64", "arm64"] = "x86_64"
-    memory_mb: Annotated[int, Field(ge=128, le=10240)] = 256
+    # None: 256 MB for the gateway in front of an endpoint, 2048 MB when the function holds the model
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] | None = None
     timeout_s: Annotated[int, Field(ge=1, le=900)] = 29
     reserved_concurrency: Annotated[int, Field(ge=0)] | None = None  # None: use the account's pool
     provisioned_concurrency: Annotated[int, Field(ge=0)] = 0  # warm instances, billed every hour
     log_retention_days: PositiveInt = 30
     vpc: VpcSpec | None = None
     url_input: bool = True  # accept {"url": ...} inputs (the Lambda fetches them)
+
+    def memory_for(self, serving: ServingOption) -> int:
+        """The memory the function gets: memory_mb, else the default for what the function does."""
+        if self.memory_mb is not None:
+            return self.memory_mb
+        return FUNCTION_MEMORY_MB if serving == ServingOption.function else GATEWAY_MEMORY_MB
 
 
 class CorsSpec(_Strict):
@@ -172,6 +183,20 @@ def gateway_environment(spec: AwsDeploySpec, endpoint_name: str) -> dict[str, st
 
 
 DEFAULT_FORWARD_BATCH = 32  # the container's OCRKIT_BATCH_SIZE default (images per forward pass)
+
+def function_environment(spec: AwsDeploySpec, model_uri: str, model_sha256: str) -> dict[str, str]:
+    """The model function's environment: where its model is, the gateway limits, the engine's threads."""
+    vcpus = spec.lambda_.memory_for(spec.serving) / 1769  # Lambda: 1,769 MB = 1 vCPU
+    return {
+        "OCRKIT_MODEL_URI": model_uri,
+        "OCRKIT_MODEL_SHA256": model_sha256,
+        "OCRKIT_ONNX_THREADS": str(max(1, round(vcpus))),
+        "OCRKIT_MAX_REQUEST_BYTES": str(max_request_bytes()),
+        "OCRKIT_MAX_IMAGE_BYTES": str(spec.limits.max_image_bytes),
+        "OCRKIT_MAX_BATCH": str(spec.limits.max_batch),
+        "OCRKIT_BACKEND_TIMEOUT_S": str(spec.lambda_.timeout_s - 1),
+        "OCRKIT_URL_INPUT": "true" if spec.lambda_.url_input else "false",
+    }
 
 
 def model_environment(spec: AwsDeploySpec) -> dict[str, str]:

@@ -12,6 +12,7 @@ from decimal import Decimal
 from ocrkit.costing.scenario import AwsScenario, Scenario
 from ocrkit.costing.services import aws as aws_services
 from ocrkit.deploy.pricing import DeploymentUsage
+from ocrkit.deploy.serving import ServingOption
 from ocrkit.providers.aws.spec import AwsDeploySpec
 
 HOURS_PER_MONTH = Decimal(720)
@@ -36,13 +37,16 @@ def deployment_usage(
     spec: AwsDeploySpec, region: str, *, artifact_bytes: int, source: str
 ) -> DeploymentUsage:
     usage, count = spec.usage, running_instances(spec)
+    model_function = spec.serving == ServingOption.function
+    if model_function:
+        count = 0  # no endpoint: nothing billed by the hour (provisioned concurrency aside, see notes)
     aws = AwsScenario(
         region=region,
         s3=aws_services.S3Usage(storage_gb=Decimal(artifact_bytes) / GIB),
-        sagemaker=_endpoint(spec.sagemaker.instance_type, count),
+        sagemaker=None if model_function else _endpoint(spec.sagemaker.instance_type, count),
         lambda_=aws_services.LambdaUsage(
             requests=Decimal(usage.requests_per_month),
-            memory_mb=spec.lambda_.memory_mb,
+            memory_mb=spec.lambda_.memory_for(spec.serving),
             duration_ms=Decimal(usage.avg_duration_ms),
         ),
         api_gateway=aws_services.ApiGatewayUsage(
@@ -63,7 +67,7 @@ def deployment_usage(
         scenario=_scenario(spec.name, aws),
         always_on=ALWAYS_ON,
         units=count,
-        max_units=auto.max_instances if auto.enabled else count,
+        max_units=count if model_function else (auto.max_instances if auto.enabled else count),
         unit_word="instances",
         notes=tuple(notes),
         source=source,

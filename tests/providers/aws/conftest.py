@@ -183,3 +183,16 @@ def deployer(aws, weights, build_dirs) -> Deployer:
 
 def policy_doc(value) -> dict:
     return json.loads(value) if isinstance(value, str) else value
+
+
+@pytest.fixture(scope="session")
+def fn_cache(tmp_path_factory) -> Path:
+    """One ocrkit cache for the session's `--serving function` tests (ONNX exports, the function's
+    manylinux wheels): each is made, and each wheel downloaded, once."""
+    return tmp_path_factory.mktemp("ocrkit-cache")
+
+
+@pytest.fixture
+def cache_env(fn_cache, monkeypatch) -> Path:
+    monkeypatch.setenv("OCRKIT_CACHE_DIR", str(fn_cache))
+    return fn_cache
