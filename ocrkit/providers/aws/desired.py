@@ -15,6 +15,7 @@ from typing import Any
 from ocrkit.deploy.artifact import BuiltArchive
 from ocrkit.providers.aws import policies
 from ocrkit.providers.aws.names import ALIAS, Names
+from ocrkit.providers.aws.serving import EndpointShape, endpoint_shape
 from ocrkit.providers.aws.spec import AwsDeploySpec, gateway_environment, model_environment
 
 
@@ -43,6 +44,7 @@ class Desired:
     bucket_policy: dict[str, Any]
     model_name: str
     config_name: str
+    shape: EndpointShape  # what the serving option runs: instances or Serverless Inference
 
     @property
     def artifact_key(self) -> str:
@@ -75,7 +77,7 @@ class Desired:
             "stage": None,
             "invoke_permission": n.permission_sid,
         }
-        if self.spec.sagemaker.autoscaling.enabled:
+        if self.spec.sagemaker.autoscaling.enabled and self.shape.autoscaling:
             out["autoscaling"] = n.scaling_resource_id
         return out
 
@@ -87,9 +89,10 @@ def _vpc(spec_vpc) -> tuple[list[str], list[str]] | None:
 def desired_state(
     spec: AwsDeploySpec, names: Names, artifact: BuiltArchive, function_zip: BuiltArchive
 ) -> Desired:
-    image = spec.sagemaker.image(names.region)
+    shape = endpoint_shape(spec)
+    image = spec.sagemaker.image(names.region, shape.processor)
     key = names.artifact_key(artifact.sha256)
-    model_env = model_environment(spec)
+    model_env = model_environment(spec, shape.processor)
     sm_vpc = _vpc(spec.sagemaker.vpc)
     model_digest = digest(
         {
@@ -101,16 +104,21 @@ def desired_state(
         }
     )
     model_name = names.model(model_digest)
-    config_digest = digest(
-        {
-            "model": model_name,
-            "instance_type": spec.sagemaker.instance_type,
-            "count": spec.sagemaker.instance_count,
-            "download_s": spec.sagemaker.model_data_download_timeout_s,
-            "startup_s": spec.sagemaker.startup_health_check_timeout_s,
-            "kms": spec.bucket.kms_key_arn,
-        }
-    )
+    if shape.serverless is not None:
+        config_digest = digest(
+            {"model": model_name, "serverless": shape.serverless.model_dump(), "kms": spec.bucket.kms_key_arn}
+        )
+    else:
+        config_digest = digest(
+            {
+                "model": model_name,
+                "instance_type": shape.instance_type,
+                "count": shape.instance_count,
+                "download_s": spec.sagemaker.model_data_download_timeout_s,
+                "startup_s": spec.sagemaker.startup_health_check_timeout_s,
+                "kms": spec.bucket.kms_key_arn,
+            }
+        )
     return Desired(
         spec=spec,
         names=names,
@@ -126,4 +134,5 @@ def desired_state(
         bucket_policy=policies.tls_only_bucket_policy(names),
         model_name=model_name,
         config_name=names.endpoint_config(config_digest),
+        shape=shape,
     )

@@ -1,0 +1,148 @@
+"""What each AWS serving option runs on SageMaker, from one config: the instance type (or none, for
+Serverless Inference), the processor of the inference image, and what the plan should say about it.
+
+- `gpu-endpoint` (the default): exactly the config's `sagemaker.instance_type` and `processor`.
+- `cpu-endpoint`: the config's instance type when it is a CPU one, else `sagemaker.cpu_instance_type`
+  (the option's default wins over a GPU instance left in the config, and the plan says so); a CPU image
+  and OCRKIT_DEVICE=cpu.
+- `serverless-endpoint`: no instance at all (a `ServerlessConfig` variant), a CPU image (Serverless
+  Inference has no GPUs), no autoscaling target (SageMaker scales it itself).
+
+`function` is not an endpoint; its planning lives with the Lambda family.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ocrkit.deploy.pricing import ServingAdvice, serving_traffic, try_advise, unit_price
+from ocrkit.deploy.serving import OFFERED, ServingOption
+from ocrkit.providers.aws.spec import AwsDeploySpec, ServerlessSpec
+
+# accelerated SageMaker instance families: GPU (g, p), Inferentia (inf), Trainium (trn)
+ACCELERATED_RE = re.compile(r"^ml\.(g|p|inf|trn)\d")
+
+
+def is_accelerated(instance_type: str) -> bool:
+    return bool(ACCELERATED_RE.match(instance_type))
+
+
+@dataclass(frozen=True)
+class EndpointShape:
+    option: ServingOption
+    instance_type: str | None  # None: Serverless Inference (no instances)
+    instance_count: int
+    processor: str  # the inference image's: "gpu" or "cpu"
+    serverless: ServerlessSpec | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def autoscaling(self) -> bool:
+        """Whether an Application Auto Scaling target applies (instance endpoints only)."""
+        return self.instance_type is not None
+
+    def words(self) -> str:
+        """The shape in a few words, for the plan and status."""
+        if self.serverless is not None:
+            sv = self.serverless
+            pc = f", {sv.provisioned_concurrency} provisioned" if sv.provisioned_concurrency else ""
+            return f"serverless {sv.memory_mb} MB, max concurrency {sv.max_concurrency}{pc}"
+        return f"{self.instance_type} x {self.instance_count}"
+
+
+def endpoint_shape(spec: AwsDeploySpec) -> EndpointShape:
+    sm, option = spec.sagemaker, spec.serving
+    if option == ServingOption.serverless_endpoint:
+        notes = ["Serverless Inference: pay per request (memory x duration); cold starts after idle time"]
+        if sm.processor == "gpu" and not sm.image_uri:
+            notes.append(
+                "serverless-endpoint runs the CPU inference image (Serverless Inference has no GPUs)"
+            )
+        return EndpointShape(option, None, 0, "cpu", sm.serverless, tuple(notes))
+    if option == ServingOption.cpu_endpoint:
+        notes = []
+        instance = sm.instance_type
+        if is_accelerated(instance):
+            notes.append(
+                f"cpu-endpoint runs on {sm.cpu_instance_type} (sagemaker.cpu_instance_type): "
+                f"sagemaker.instance_type ({instance}) is a GPU instance, used by gpu-endpoint only"
+            )
+            instance = sm.cpu_instance_type
+        return EndpointShape(option, instance, sm.instance_count, "cpu", None, tuple(notes))
+    return EndpointShape(option, sm.instance_type, sm.instance_count, sm.processor)
+
+
+@dataclass(frozen=True)
+class PlanCost:
+    hourly: Decimal | None  # what starts being paid every hour (0: per request only)
+    monthly: Decimal | None  # on demand at the config's expected traffic
+    notes: tuple[str, ...]
+
+
+def engine_config(shape: EndpointShape) -> str:
+    """The configuration name the serving-costs engine gives this shape's quote."""
+    if shape.serverless is not None:
+        return f"{shape.serverless.memory_mb} MB"
+    return str(shape.instance_type)
+
+
+def plan_cost(
+    spec: AwsDeploySpec, shape: EndpointShape, region: str, list_estimate: tuple[Any, str | None]
+) -> PlanCost:
+    """The plan's $/hour and monthly line for the chosen option, and the serving options' comparison at
+    the config's traffic. gpu-endpoint keeps the list method's figures (as before the options existed);
+    cpu-endpoint and serverless-endpoint are priced by the serving-costs engine, whose catalogs hold
+    their prices."""
+    estimate, why = list_estimate
+    offered = tuple(o.value for o in OFFERED["aws"])
+    advice = try_advise(
+        "aws", region, shape.option.value, engine_config(shape), serving_traffic(spec.usage), offered
+    )
+    lines = list(advice.lines) if isinstance(advice, ServingAdvice) else [advice]
+    chosen = advice.chosen if isinstance(advice, ServingAdvice) else None
+    if shape.option == ServingOption.gpu_endpoint:
+        if why:
+            return PlanCost(None, None, (why, *lines))
+        return PlanCost(estimate.hourly, estimate.monthly, (*estimate.notes, *lines))
+    monthly = None if chosen is None else chosen.monthly
+    notes: list[str] = []
+    if shape.serverless is not None:
+        hourly: Decimal | None = Decimal(0)
+        if shape.serverless.provisioned_concurrency:
+            notes.append(
+                f"provisioned concurrency ({shape.serverless.provisioned_concurrency}) is billed every hour "
+                "on "
+                "top of this; the catalog has no price for it"
+            )
+    else:
+        unit = unit_price(
+            "aws",
+            region,
+            f"sagemaker.inference.{shape.instance_type}",
+            f"sagemaker.hosting.{shape.instance_type}",
+        )
+        count = running_instances(spec, shape)
+        hourly = None if unit is None else unit * count
+        if unit is None:
+            notes.append(f"cost not shown: no price for {shape.instance_type} in {region}")
+        auto = spec.sagemaker.autoscaling
+        if unit is not None and auto.enabled and auto.max_instances > count:
+            notes.append(
+                f"autoscaling may run up to {auto.max_instances} instances: "
+                f"up to ${unit * auto.max_instances:.4f}/hour under load"
+            )
+    if monthly is None:
+        notes.append("monthly cost not shown: the serving-costs engine could not price this configuration")
+    else:
+        notes.append(
+            "the monthly figure is the serving-costs engine's, at usage: traffic (ocrkit cost --serving)"
+        )
+    return PlanCost(hourly, monthly, (*notes, *lines))
+
+
+def running_instances(spec: AwsDeploySpec, shape: EndpointShape) -> int:
+    auto = spec.sagemaker.autoscaling
+    return max(shape.instance_count, auto.min_instances if auto.enabled else 1)
