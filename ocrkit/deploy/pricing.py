@@ -222,3 +222,61 @@ def unit_price(cloud: str, region: str, *price_keys: str) -> Decimal | None:
             if catalog.has(key):
                 return catalog.entry(key).list_price
     return None
+
+
+@dataclass(frozen=True)
+class PlanCost:
+    hourly: Decimal | None  # what starts being paid every hour (0: per request only)
+    monthly: Decimal | None  # on demand at the config's expected traffic
+    notes: tuple[str, ...]
+
+
+def option_cost(
+    cloud: str,
+    region: str,
+    option: str,
+    engine_config: str,
+    usage: object,
+    list_estimate: tuple[CostEstimate | None, str | None],
+    *,
+    unit_keys: tuple[str, ...],
+    units: int,
+    max_units: int,
+    unit_word: str = "instances",
+    notes: list[str] | None = None,
+) -> PlanCost:
+    """The plan's $/hour and monthly line for the chosen serving option, and the options' comparison at
+    the config's traffic (`usage:`). gpu-endpoint keeps the list method's figures (`list_estimate`, as
+    before options existed); the other options are priced by the serving-costs engine, whose catalogs
+    hold their prices: the $/hour from the unit price x the units always running (none: 0, pay per
+    request), the monthly figure from the engine's quote for the deployed configuration."""
+    from ocrkit.deploy.serving import OFFERED, ServingOption
+
+    offered = tuple(o.value for o in OFFERED[cloud])
+    advice = try_advise(cloud, region, option, engine_config, serving_traffic(usage), offered)
+    lines = list(advice.lines) if isinstance(advice, ServingAdvice) else [advice]
+    estimate, why = list_estimate
+    if option == ServingOption.gpu_endpoint.value:
+        if estimate is None:
+            return PlanCost(None, None, tuple([why] if why else []) + tuple(lines))
+        return PlanCost(estimate.hourly, estimate.monthly, (*estimate.notes, *lines))
+    out = list(notes or [])
+    hourly: Decimal | None = ZERO
+    if unit_keys:
+        unit = unit_price(cloud, region, *unit_keys)
+        hourly = None if unit is None else unit * units
+        if unit is None:
+            out.append(f"cost not shown: no price for {engine_config} in {region}")
+        elif max_units > units:
+            out.append(
+                f"autoscaling may run up to {max_units} {unit_word}: "
+                f"up to ${unit * max_units:.4f}/hour under load"
+            )
+    chosen = advice.chosen if isinstance(advice, ServingAdvice) else None
+    if chosen is None:
+        out.append("monthly cost not shown: the serving-costs engine could not price this configuration")
+    else:
+        out.append(
+            "the monthly figure is the serving-costs engine's at usage: traffic (ocrkit cost --serving)"
+        )
+    return PlanCost(hourly, None if chosen is None else chosen.monthly, (*out, *lines))

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from ocrkit.deploy.pricing import ServingAdvice, serving_traffic, try_advise, unit_price
-from ocrkit.deploy.serving import OFFERED, ServingOption
+from ocrkit.deploy.pricing import PlanCost, option_cost
+from ocrkit.deploy.serving import ServingOption
 from ocrkit.providers.aws.spec import AwsDeploySpec, ServerlessSpec
 
 # accelerated SageMaker instance families: GPU (g, p), Inferentia (inf), Trainium (trn)
@@ -75,13 +74,6 @@ def endpoint_shape(spec: AwsDeploySpec) -> EndpointShape:
     return EndpointShape(option, sm.instance_type, sm.instance_count, sm.processor)
 
 
-@dataclass(frozen=True)
-class PlanCost:
-    hourly: Decimal | None  # what starts being paid every hour (0: per request only)
-    monthly: Decimal | None  # on demand at the config's expected traffic
-    notes: tuple[str, ...]
-
-
 def engine_config(shape: EndpointShape) -> str:
     """The configuration name the serving-costs engine gives this shape's quote."""
     if shape.serverless is not None:
@@ -92,55 +84,30 @@ def engine_config(shape: EndpointShape) -> str:
 def plan_cost(
     spec: AwsDeploySpec, shape: EndpointShape, region: str, list_estimate: tuple[Any, str | None]
 ) -> PlanCost:
-    """The plan's $/hour and monthly line for the chosen option, and the serving options' comparison at
-    the config's traffic. gpu-endpoint keeps the list method's figures (as before the options existed);
-    cpu-endpoint and serverless-endpoint are priced by the serving-costs engine, whose catalogs hold
-    their prices."""
-    estimate, why = list_estimate
-    offered = tuple(o.value for o in OFFERED["aws"])
-    advice = try_advise(
-        "aws", region, shape.option.value, engine_config(shape), serving_traffic(spec.usage), offered
-    )
-    lines = list(advice.lines) if isinstance(advice, ServingAdvice) else [advice]
-    chosen = advice.chosen if isinstance(advice, ServingAdvice) else None
-    if shape.option == ServingOption.gpu_endpoint:
-        if why:
-            return PlanCost(None, None, (why, *lines))
-        return PlanCost(estimate.hourly, estimate.monthly, (*estimate.notes, *lines))
-    monthly = None if chosen is None else chosen.monthly
+    """The plan's $/hour and monthly line for the chosen option, with the options' comparison."""
     notes: list[str] = []
-    if shape.serverless is not None:
-        hourly: Decimal | None = Decimal(0)
-        if shape.serverless.provisioned_concurrency:
-            notes.append(
-                f"provisioned concurrency ({shape.serverless.provisioned_concurrency}) is billed every hour "
-                "on "
-                "top of this; the catalog has no price for it"
-            )
-    else:
-        unit = unit_price(
-            "aws",
-            region,
-            f"sagemaker.inference.{shape.instance_type}",
-            f"sagemaker.hosting.{shape.instance_type}",
-        )
-        count = running_instances(spec, shape)
-        hourly = None if unit is None else unit * count
-        if unit is None:
-            notes.append(f"cost not shown: no price for {shape.instance_type} in {region}")
-        auto = spec.sagemaker.autoscaling
-        if unit is not None and auto.enabled and auto.max_instances > count:
-            notes.append(
-                f"autoscaling may run up to {auto.max_instances} instances: "
-                f"up to ${unit * auto.max_instances:.4f}/hour under load"
-            )
-    if monthly is None:
-        notes.append("monthly cost not shown: the serving-costs engine could not price this configuration")
-    else:
+    units, keys = 0, ()
+    auto = spec.sagemaker.autoscaling
+    if shape.serverless is not None and shape.serverless.provisioned_concurrency:
         notes.append(
-            "the monthly figure is the serving-costs engine's, at usage: traffic (ocrkit cost --serving)"
+            f"provisioned concurrency ({shape.serverless.provisioned_concurrency}) is billed every hour "
+            "on top of this; the catalog has no price for it"
         )
-    return PlanCost(hourly, monthly, (*notes, *lines))
+    elif shape.instance_type is not None:
+        units = running_instances(spec, shape)
+        keys = (f"sagemaker.inference.{shape.instance_type}", f"sagemaker.hosting.{shape.instance_type}")
+    return option_cost(
+        "aws",
+        region,
+        shape.option.value,
+        engine_config(shape),
+        spec.usage,
+        list_estimate,
+        unit_keys=keys,
+        units=units,
+        max_units=auto.max_instances if auto.enabled and shape.autoscaling else units,
+        notes=notes,
+    )
 
 
 def running_instances(spec: AwsDeploySpec, shape: EndpointShape) -> int:
