@@ -88,7 +88,7 @@ class SageMakerSpec(_Strict):
     environment: dict[str, str] = {}
     autoscaling: AutoscalingSpec = AutoscalingSpec()
     # `--serving cpu-endpoint`: the instance used when instance_type names a GPU (ml.g*, ml.p*, ml.inf*...)
-    cpu_instance_type: str = Field("ml.c6i.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    cpu_instance_type: str = Field("ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
     serverless: ServerlessSpec = ServerlessSpec()
     vpc: VpcSpec | None = None
     log_retention_days: PositiveInt = 30
