@@ -145,15 +145,16 @@ def advise(
     cloud: str,
     region: str,
     option: str,
-    config: str,
+    config: str | None,
     traffic: Any,
     offered: tuple[str, ...],
     *,
     hours: Decimal = Decimal(720),
 ) -> ServingAdvice:
     """Price the deployed option's configuration and every other offered option at the config's traffic;
-    say when the chosen one misses the latency target, and which options meet it for less. Raises
-    OcrkitError when the region has no serving prices."""
+    say when the chosen one misses the latency target, and which options meet it for less (`config`
+    None: the option's cheapest configuration). Raises OcrkitError when the region has no serving
+    prices."""
     from ocrkit.costing.compare import profile_book, serving_catalog
     from ocrkit.costing.serving import Inputs
 
@@ -171,7 +172,8 @@ def advise(
     lines: list[str] = []
     if chosen is None:
         lines.append(
-            f"--serving {option} ({config}): the serving-costs engine has no price for it in {region}"
+            f"--serving {option} ({config or 'any configuration'}): the serving-costs engine has no price "
+            f"for it in {region}"
         )
     else:
         lines.append(
@@ -235,7 +237,7 @@ def option_cost(
     cloud: str,
     region: str,
     option: str,
-    engine_config: str,
+    engine_config: str | None,
     usage: object,
     list_estimate: tuple[CostEstimate | None, str | None],
     *,

@@ -71,11 +71,16 @@ def endpoint_shape(spec: AwsDeploySpec) -> EndpointShape:
             )
             instance = sm.cpu_instance_type
         return EndpointShape(option, instance, sm.instance_count, "cpu", None, tuple(notes))
+    if option == ServingOption.function:  # no SageMaker endpoint at all
+        return EndpointShape(option, None, 0, "cpu")
     return EndpointShape(option, sm.instance_type, sm.instance_count, sm.processor)
 
 
-def engine_config(shape: EndpointShape) -> str:
-    """The configuration name the serving-costs engine gives this shape's quote."""
+def engine_config(shape: EndpointShape) -> str | None:
+    """The configuration name the serving-costs engine gives this shape's quote (None: the option's
+    cheapest, for a function, whose configuration is the Lambda family's)."""
+    if shape.option == ServingOption.function:
+        return None
     if shape.serverless is not None:
         return f"{shape.serverless.memory_mb} MB"
     return str(shape.instance_type)

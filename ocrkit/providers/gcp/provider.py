@@ -125,15 +125,16 @@ class GcpProvider(CloudProvider):
         if s.serving == ServingOption.gpu_endpoint:  # the report's option: priced as it always was
             usage = deployment_usage(s, artifact_bytes=built.desired.artifact.size, source=str(loaded.path))
             list_estimate = try_estimate(usage)
+        endpoint = s.serving != ServingOption.function  # a function holding the model: no Vertex nodes
         cost = option_cost(
             "gcp",
             s.region,
             s.serving.value,
-            shape.machine_type,
+            shape.machine_type if endpoint else None,
             s.usage,
             list_estimate,
-            unit_keys=(f"vertex.prediction.{shape.machine_type}",),
-            units=s.vertex.min_replicas,
+            unit_keys=(f"vertex.prediction.{shape.machine_type}",) if endpoint else (),
+            units=s.vertex.min_replicas if endpoint else 0,
             max_units=s.vertex.max_replicas,
             unit_word="nodes",
         )
