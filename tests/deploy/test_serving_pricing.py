@@ -127,3 +127,23 @@ def test_gcp_cpu_endpoint_is_priced_from_the_serving_catalog() -> None:
         q for q in BUILDERS[("gcp", "cpu-endpoint")](inputs)[0] if q.config.startswith("n1-standard-2")
     ]
     assert cost.monthly == quote.monthly
+
+
+def test_a_serverless_memory_below_the_models_peak_is_warned() -> None:
+    from ocrkit.costing.compare import profile_book
+
+    peak = profile_book(None).cpu("report")[0].peak_rss_mb
+    small = load_aws_spec(
+        overrides={"serving": "serverless-endpoint", "sagemaker.serverless.memory_mb": 1024}
+    ).spec
+    notes = plan_cost(small, endpoint_shape(small), "us-east-1", (None, None)).notes
+    assert peak > 1024
+    assert any("below the report model's measured peak memory" in n and "use 2048" in n for n in notes)
+    # the engine has no quote for a memory size the model does not fit: said, not priced
+    assert any("has no price for it" in n for n in notes)
+    roomy = load_aws_spec(
+        overrides={"serving": "serverless-endpoint", "sagemaker.serverless.memory_mb": 2048}
+    ).spec
+    assert not any(
+        "peak memory" in n for n in plan_cost(roomy, endpoint_shape(roomy), "us-east-1", (None, None)).notes
+    )

@@ -93,6 +93,8 @@ def plan_cost(
     notes: list[str] = []
     units, keys = 0, ()
     auto = spec.sagemaker.autoscaling
+    if shape.serverless is not None:
+        notes += memory_fit(shape.serverless.memory_mb, spec.usage.model)
     if shape.serverless is not None and shape.serverless.provisioned_concurrency:
         notes.append(
             f"provisioned concurrency ({shape.serverless.provisioned_concurrency}) is billed every hour "
@@ -118,3 +120,19 @@ def plan_cost(
 def running_instances(spec: AwsDeploySpec, shape: EndpointShape) -> int:
     auto = spec.sagemaker.autoscaling
     return max(shape.instance_count, auto.min_instances if auto.enabled else 1)
+
+
+def memory_fit(memory_mb: int, model: str) -> list[str]:
+    """A warning when the model's measured peak memory (its CPU speed profile) does not fit the serverless
+    endpoint's memory size (the profile is the `usage.model`'s, not necessarily these weights')."""
+    from ocrkit.costing.compare import profile_book
+
+    profile, _ = profile_book(None).cpu(model)
+    peak = profile.peak_rss_mb
+    if peak and peak > memory_mb:
+        return [
+            f"sagemaker.serverless.memory_mb {memory_mb} is below the {model} model's measured peak memory "
+            f"({peak:,.0f} MB, profile {profile.name}): the endpoint may run out of memory; use "
+            f"{next((m for m in (1024, 2048, 3072, 4096, 5120, 6144) if m >= peak), 6144)} or more"
+        ]
+    return []
