@@ -134,6 +134,12 @@ def _spec_of(loaded: Any) -> Any:
 
 
 def render_plan(plan: DeployPlan, console: Console) -> None:
+    if plan.switching_from:
+        console.print(
+            f"[bold]switching {plan.switching_from} → {plan.serving}[/] (the new path answers first)"
+        )
+    elif plan.serving:
+        console.print(f"serving: {plan.serving}")
     table = Table(title=f"ocrkit deploy --cloud {plan.cloud}: plan for '{plan.name}'", title_justify="left")
     table.add_column("resource", no_wrap=True)
     table.add_column("kind", no_wrap=True)
@@ -150,10 +156,15 @@ def render_plan(plan: DeployPlan, console: Console) -> None:
         f"{counts['noop']} unchanged"
     )
     if plan.hourly_cost is not None:
+        monthly = "not priced" if plan.monthly_cost is None else f"about {_money(plan.monthly_cost)}/month"
         console.print(
             f"[bold]Cost:[/] {_money(plan.hourly_cost, 4)}/hour while it runs "
-            f"(about {_money(plan.monthly_cost)}/month on demand with the expected traffic)"
+            f"({monthly} on demand with the expected traffic)"
         )
+    if plan.switching_from:
+        old = "n/a" if plan.previous_hourly is None else f"{_money(plan.previous_hourly, 4)}/hour"
+        new = "n/a" if plan.hourly_cost is None else f"{_money(plan.hourly_cost, 4)}/hour"
+        console.print(f"[bold]$/hour:[/] {old} ({plan.switching_from}) → {new} ({plan.serving})")
     elif plan.cloud == "local":
         console.print("[bold]Cost:[/] $0.00 (runs on this machine)")
     for warning in plan.warnings:
@@ -232,6 +243,8 @@ def render_status(report: StatusReport, console: Console) -> None:
     console.print(table)
     if report.url:
         console.print(f"URL: {escape(report.url)}/predict")
+    if report.serving:
+        console.print(f"serving: {report.serving}")
     health = "[green]healthy[/]" if report.healthy else "[red]not healthy[/]"
     cost = "n/a" if report.hourly_cost is None else f"{_money(report.hourly_cost, 4)}/hour now"
     console.print(f"{health}; cost: {cost}")
@@ -243,6 +256,7 @@ def _status_dict(report: StatusReport) -> dict[str, Any]:
         "name": report.name,
         "url": report.url,
         "healthy": report.healthy,
+        "serving": report.serving,
         "hourly_cost": None if report.hourly_cost is None else str(report.hourly_cost),
         "resources": [{"resource": r, "id": i, "state": s} for r, i, s in report.resources],
     }

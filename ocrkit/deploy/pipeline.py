@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Protocol
 from ocrkit.deploy.executor import execute
 from ocrkit.deploy.plan import ExecutablePlan, Step
 from ocrkit.deploy.records import DeployPlan, Events, ResourceRecord, StateLike, TeardownReport
+from ocrkit.deploy.serving import record_serving
 from ocrkit.deploy.state import deployment_lock, open_state
 from ocrkit.errors import OcrkitError
 
@@ -94,10 +95,12 @@ def apply(provider: Any, loaded: Any, planned: DeployPlan, state: StateLike, eve
     if before is not None:
         before(loaded, state)
     execute(planned, state, events)
+    # the option is recorded once every step is done: a switch that stopped halfway is still one
+    record_serving(state, getattr(planned, "serving", None), planned.hourly_cost)
     after = getattr(provider, "record_deployed", None)
     if after is not None:
         after(loaded, state)
-        state.save()
+    state.save()
     return state
 
 

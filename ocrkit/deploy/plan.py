@@ -118,6 +118,9 @@ class ExecutablePlan(DeployPlan):
         monthly_cost: Decimal | None = None,
         warnings: Iterable[str] = (),
         foreign: Iterable[str] = (),
+        serving: str | None = None,
+        switching_from: str | None = None,
+        previous_hourly: Decimal | None = None,
     ) -> ExecutablePlan:
         steps = tuple(steps)
         return cls(
@@ -128,6 +131,9 @@ class ExecutablePlan(DeployPlan):
             monthly_cost=monthly_cost,
             warnings=list(warnings),
             foreign=list(foreign),
+            serving=serving,
+            switching_from=switching_from,
+            previous_hourly=previous_hourly,
             steps=steps,
         )
 
@@ -174,6 +180,9 @@ def plan_to_dict(plan: DeployPlan) -> dict[str, Any]:
         "monthly_cost": None if plan.monthly_cost is None else str(plan.monthly_cost),
         "warnings": list(plan.warnings),
         "foreign": list(plan.foreign),
+        "serving": plan.serving,
+        "switching_from": plan.switching_from,
+        "previous_hourly_cost": None if plan.previous_hourly is None else str(plan.previous_hourly),
         "changes": len(plan.changes),
         "calls": [asdict(c) for c in plan.calls],
     }

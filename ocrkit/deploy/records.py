@@ -42,6 +42,9 @@ class DeployPlan:
     # same-named resources in the way that ocrkit did not make for this deployment ("kind id"): deploy
     # stops before any write unless they are adopted (--adopt)
     foreign: list[str] = field(default_factory=list)
+    serving: str | None = None  # the serving option this plan deploys (aws / gcp)
+    switching_from: str | None = None  # the option the deployment runs now, when this plan switches it
+    previous_hourly: Decimal | None = None  # what the running option's plan showed per hour
 
     @property
     def changes(self) -> list[PlannedCall]:
@@ -63,6 +66,7 @@ class StatusReport:
     url: str | None = None
     hourly_cost: Decimal | None = None
     healthy: bool = False
+    serving: str | None = None  # the serving option it runs (aws / gcp)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ serving-costs engine (`ocrkit cost --serving`), so that a planner's answer can b
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from ocrkit.errors import OcrkitError
 
@@ -46,3 +48,54 @@ def check_offered(cloud: str, option: ServingOption | str) -> ServingOption:
         names = ", ".join(o.value for o in offered)
         raise OcrkitError(f"--cloud {cloud} does not offer --serving {chosen.value} (it offers: {names})")
     return chosen
+
+
+# -- the option a deployment runs, as its state file records it -------------------------------------------
+
+SERVING_KEY = "serving"  # state outputs: the option the last complete deploy ran
+HOURLY_KEY = "hourly_cost"  # state outputs: the $/hour its plan showed
+
+
+def recorded(state: Any) -> ServingOption | None:
+    """The option the state says the deployment runs; a deployment made before options existed ran the
+    report's architecture (gpu-endpoint); None when nothing is deployed."""
+    if state is None or not getattr(state, "resources", None):
+        return None
+    value = (getattr(state, "outputs", None) or {}).get(SERVING_KEY)
+    try:
+        return ServingOption(value) if value else DEFAULT_SERVING
+    except ValueError:
+        return None
+
+
+def switching(state: Any, option: ServingOption) -> str | None:
+    """The option being switched from (None: a first deploy, or the same option again)."""
+    old = recorded(state)
+    return old.value if old is not None and old != option else None
+
+
+def previous_hourly(state: Any) -> Decimal | None:
+    value = (getattr(state, "outputs", None) or {}).get(HOURLY_KEY)
+    try:
+        return Decimal(str(value)) if value is not None else None
+    except ArithmeticError:
+        return None
+
+
+def record_serving(state: Any, option: str | None, hourly: Decimal | None) -> None:
+    """After a complete deploy: the option it now runs and the $/hour its plan showed."""
+    if option is None:
+        return
+    state.outputs[SERVING_KEY] = option
+    if hourly is None:
+        state.outputs.pop(HOURLY_KEY, None)
+    else:
+        state.outputs[HOURLY_KEY] = str(hourly)
+
+
+def serving_of(state: Any, seen: ServingOption | None) -> str | None:
+    """What `ocrkit status` shows: the state's record, else what the live resources look like."""
+    value = (getattr(state, "outputs", None) or {}).get(SERVING_KEY)
+    if value:
+        return str(value)
+    return None if seen is None else seen.value

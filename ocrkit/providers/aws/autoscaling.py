@@ -10,7 +10,7 @@ from ocrkit.deploy.records import Events, ResourceRecord
 from ocrkit.deploy.resource import Described, Family, Found
 from ocrkit.providers.aws.names import SCALABLE_DIMENSION
 from ocrkit.providers.aws.planning import AwsAccess, AwsPlanContext, gone
-from ocrkit.providers.aws.session import error_code, is_not_found
+from ocrkit.providers.aws.session import error_code, error_message, is_not_found
 
 KIND = "autoscaling:scalable-target"
 NS = "application-autoscaling"
@@ -113,7 +113,16 @@ def plan_autoscaling(p: AwsPlanContext) -> Step:
     return p.step("autoscaling", rec.kind, action, summary, run, calls=calls, policy=config)
 
 
+def _absent(exc: BaseException) -> bool:
+    """The policy / target is not there (AWS: ObjectNotFoundException; moto: a ValidationException with
+    the same "No scaling policy found" / "No scalable target found" words)."""
+    message = error_message(exc).lower()
+    return gone(exc) or "no scaling policy found" in message or "no scalable target found" in message
+
+
 def delete_scalable_target(a: AwsAccess, rec: ResourceRecord, events: Events) -> None:
+    """Delete the policy and the target; either may be gone already (a switch to Serverless Inference
+    or to another instance type deregisters them before UpdateEndpoint, and the sweeper then forgets it)."""
     client = a.c("application-autoscaling")
     try:
         client.delete_scaling_policy(
@@ -123,11 +132,15 @@ def delete_scalable_target(a: AwsAccess, rec: ResourceRecord, events: Events) ->
             ScalableDimension=SCALABLE_DIMENSION,
         )
     except Exception as exc:
-        if not gone(exc):
+        if not _absent(exc):
             raise
-    client.deregister_scalable_target(
-        ServiceNamespace="sagemaker", ResourceId=rec.id, ScalableDimension=SCALABLE_DIMENSION
-    )
+    try:
+        client.deregister_scalable_target(
+            ServiceNamespace="sagemaker", ResourceId=rec.id, ScalableDimension=SCALABLE_DIMENSION
+        )
+    except Exception as exc:
+        if not _absent(exc):
+            raise
 
 
 def describe_scalable_target(a: AwsAccess, rec: ResourceRecord) -> Described:

@@ -18,6 +18,7 @@ from ocrkit.providers.aws import policies
 from ocrkit.providers.aws.function_package import FUNCTION_HANDLER
 from ocrkit.providers.aws.names import ALIAS, Names
 from ocrkit.providers.aws.package import LAMBDA_HANDLER
+from ocrkit.providers.aws.serving import EndpointShape, endpoint_shape
 from ocrkit.providers.aws.spec import (
     AwsDeploySpec,
     function_environment,
@@ -61,6 +62,7 @@ class Desired:
     bucket_policy: dict[str, Any]
     model_name: str
     config_name: str
+    shape: EndpointShape  # what the serving option runs: instances or Serverless Inference
     handler: str = LAMBDA_HANDLER
     memory_mb: int = 256
     artifact_label: str = "model.tar.gz"  # what the bucket's model object is, in the plan's words
@@ -104,7 +106,7 @@ class Desired:
             "stage": None,
             "invoke_permission": n.permission_sid,
         }
-        if self.spec.sagemaker.autoscaling.enabled:
+        if self.spec.sagemaker.autoscaling.enabled and self.shape.autoscaling:
             out["autoscaling"] = n.scaling_resource_id
         if self.model_function:
             for key in SAGEMAKER_KEYS:
@@ -124,9 +126,10 @@ def _vpc(spec_vpc) -> tuple[list[str], list[str]] | None:
 def desired_state(
     spec: AwsDeploySpec, names: Names, artifact: BuiltArchive, function_zip: BuiltArchive
 ) -> Desired:
-    image = spec.sagemaker.image(names.region)
+    shape = endpoint_shape(spec)
+    image = spec.sagemaker.image(names.region, shape.processor)
     key = names.artifact_key(artifact.sha256)
-    model_env = model_environment(spec)
+    model_env = model_environment(spec, shape.processor)
     sm_vpc = _vpc(spec.sagemaker.vpc)
     model_digest = digest(
         {
@@ -138,16 +141,21 @@ def desired_state(
         }
     )
     model_name = names.model(model_digest)
-    config_digest = digest(
-        {
-            "model": model_name,
-            "instance_type": spec.sagemaker.instance_type,
-            "count": spec.sagemaker.instance_count,
-            "download_s": spec.sagemaker.model_data_download_timeout_s,
-            "startup_s": spec.sagemaker.startup_health_check_timeout_s,
-            "kms": spec.bucket.kms_key_arn,
-        }
-    )
+    if shape.serverless is not None:
+        config_digest = digest(
+            {"model": model_name, "serverless": shape.serverless.model_dump(), "kms": spec.bucket.kms_key_arn}
+        )
+    else:
+        config_digest = digest(
+            {
+                "model": model_name,
+                "instance_type": shape.instance_type,
+                "count": shape.instance_count,
+                "download_s": spec.sagemaker.model_data_download_timeout_s,
+                "startup_s": spec.sagemaker.startup_health_check_timeout_s,
+                "kms": spec.bucket.kms_key_arn,
+            }
+        )
     desired = Desired(
         spec=spec,
         names=names,
@@ -163,6 +171,7 @@ def desired_state(
         bucket_policy=policies.tls_only_bucket_policy(names),
         model_name=model_name,
         config_name=names.endpoint_config(config_digest),
+        shape=shape,
         memory_mb=spec.lambda_.memory_for(spec.serving),
     )
     if spec.serving != ServingOption.function:

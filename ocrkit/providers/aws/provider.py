@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 
 from ocrkit.deploy.cloud import CloudProvider, CloudTeardown
 from ocrkit.deploy.plan import ExecutablePlan, is_retired, sweep
-from ocrkit.deploy.pricing import hourly_now, try_estimate
+from ocrkit.deploy.pricing import hourly_now, try_estimate, unit_price
 from ocrkit.deploy.records import InvokeResult, StateLike, StatusReport
-from ocrkit.deploy.serving import ServingOption
+from ocrkit.deploy.serving import ServingOption, previous_hourly, serving_of, switching
 from ocrkit.deploy.spec import LoadedSpec
 from ocrkit.errors import OcrkitError
 from ocrkit.providers.aws import package
@@ -31,6 +31,7 @@ from ocrkit.providers.aws.names import Names
 from ocrkit.providers.aws.planner import REGISTRY, discover, plan_steps
 from ocrkit.providers.aws.planning import AwsAccess, AwsPlanContext, Options, gone
 from ocrkit.providers.aws.quotas import check_endpoint_quota
+from ocrkit.providers.aws.serving import is_accelerated, plan_cost
 from ocrkit.providers.aws.session import AwsSession, aws_errors, make_session, translate
 from ocrkit.providers.aws.spec import AwsDeploySpec, load_aws_spec
 from ocrkit.providers.aws.usage import deployment_usage, running_usage
@@ -127,7 +128,9 @@ class AwsProvider(CloudProvider):
             aws,
             built.desired,
             state,
-            quota=lambda needed: check_endpoint_quota(quota_client, s.sagemaker.instance_type, needed),
+            quota=lambda needed: check_endpoint_quota(
+                quota_client, built.desired.shape.instance_type or s.sagemaker.instance_type, needed
+            ),
             options=self.options,
         )
         access = AwsAccess(aws, built.names, self.options)
@@ -154,12 +157,16 @@ class AwsProvider(CloudProvider):
             state, built.desired.wanted(), self._deleter(target), rank=lambda r: REGISTRY.rank(r.kind)
         )
         steps = [self._guarded(step) for step in steps]
-        estimate, why = try_estimate(
-            deployment_usage(
-                s, aws.region, artifact_bytes=built.desired.artifact.size, source=str(loaded.path)
+        shape = built.desired.shape
+        list_estimate: tuple[Any, str | None] = (None, None)
+        if s.serving == ServingOption.gpu_endpoint:  # the report's option: priced as it always was
+            list_estimate = try_estimate(
+                deployment_usage(
+                    s, aws.region, artifact_bytes=built.desired.artifact.size, source=str(loaded.path)
+                )
             )
-        )
-        warnings = list(planner.warnings)
+        cost = plan_cost(s, shape, aws.region, list_estimate)
+        warnings = list(shape.notes) + list(planner.warnings)
         warnings += demo_weights_notes(self.weights_path(s))
         if s.api.auth == "none":
             warnings.insert(
@@ -168,18 +175,19 @@ class AwsProvider(CloudProvider):
                 f"{s.api.throttling_rate_limit:g} requests/s (burst {s.api.throttling_burst_limit}). "
                 "Set api.auth: iam to require SigV4-signed requests",
             )
-        if why:
-            warnings.append(why)
-        elif estimate is not None:
-            warnings += list(estimate.notes)
+        warnings += list(cost.notes)
+        switch = switching(state, s.serving)
         return ExecutablePlan.of(
             "aws",
             s.name,
             steps,
-            hourly_cost=None if estimate is None else estimate.hourly,
-            monthly_cost=None if estimate is None else estimate.monthly,
+            hourly_cost=cost.hourly,
+            monthly_cost=cost.monthly,
             warnings=warnings,
             foreign=foreign,
+            serving=s.serving.value,
+            switching_from=switch,
+            previous_hourly=previous_hourly(state) if switch else None,
         )
 
     def _translate_error(self, exc: Exception, action: str) -> Exception | None:
@@ -204,7 +212,7 @@ class AwsProvider(CloudProvider):
         access = AwsAccess(aws, Names(state.name, aws.account_id, aws.region, aws.partition), self.options)
         rows: list[tuple[str, str, str]] = []
         healthy = bool(state.resources)
-        instances, instance_type = 0, None
+        instances, instance_type, serverless = 0, None, False
         with aws_errors("read the deployment's status"):
             for key, rec in state.resources.items():
                 described = REGISTRY.describe(access, rec)
@@ -215,14 +223,25 @@ class AwsProvider(CloudProvider):
                 healthy = healthy and described.healthy and not described.words.startswith("missing")
                 if described.attrs.get("instance_type"):
                     instances, instance_type = described.running, described.attrs["instance_type"]
+                serverless = serverless or bool(described.attrs.get("serverless"))
         usage = running_usage(state.name, aws.region, instance_type, instances)
+        hourly = hourly_now(usage)
+        if hourly is None and instance_type:  # CPU instances are priced in the serving-options catalog
+            unit = unit_price("aws", aws.region, f"sagemaker.hosting.{instance_type}")
+            hourly = None if unit is None else unit * instances
+        seen = None
+        if serverless:
+            seen = ServingOption.serverless_endpoint
+        elif instance_type:
+            seen = ServingOption.gpu_endpoint if is_accelerated(instance_type) else ServingOption.cpu_endpoint
         return StatusReport(
             cloud="aws",
             name=state.name,
             resources=rows,
             url=state.outputs.get("url"),
-            hourly_cost=hourly_now(usage),
+            hourly_cost=hourly,
             healthy=healthy,
+            serving=serving_of(state, seen),
         )
 
     # -- invoke -------------------------------------------------------------------------------------

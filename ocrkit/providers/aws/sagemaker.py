@@ -66,11 +66,38 @@ def plan_model(p: AwsPlanContext) -> Step:
     return p.step("model", "sagemaker:model", "create", summary, run, calls=calls, image=p.d.image_uri)
 
 
+def config_variant(p: AwsPlanContext, model_name: str) -> dict[str, Any]:
+    """The endpoint config's one production variant: instances, or a `ServerlessConfig` (Serverless
+    Inference takes no instance type, count or container timeouts, and has no autoscaling target)."""
+    shape, s = p.d.shape, p.spec.sagemaker
+    variant: dict[str, Any] = {"VariantName": VARIANT, "ModelName": model_name}
+    if shape.serverless is not None:
+        sv = shape.serverless
+        config = {"MemorySizeInMB": sv.memory_mb, "MaxConcurrency": sv.max_concurrency}
+        if sv.provisioned_concurrency:
+            config["ProvisionedConcurrency"] = sv.provisioned_concurrency
+        variant["ServerlessConfig"] = config
+        return variant
+    variant.update(
+        {
+            "InstanceType": shape.instance_type,
+            "InitialInstanceCount": shape.instance_count,
+            "InitialVariantWeight": 1.0,
+            "ModelDataDownloadTimeoutInSeconds": s.model_data_download_timeout_s,
+            "ContainerStartupHealthCheckTimeoutInSeconds": s.startup_health_check_timeout_s,
+        }
+    )
+    return variant
+
+
 def plan_endpoint_config(p: AwsPlanContext) -> Step:
     sm = p.c("sagemaker")
-    name, s = p.d.config_name, p.spec.sagemaker
-    summary = f"{name}: {s.instance_type} x {s.instance_count}, model {p.d.model_name}"
-    rec = ResourceRecord("sagemaker:endpoint-config", name, {"instance_type": s.instance_type})
+    name, shape = p.d.config_name, p.d.shape
+    summary = f"{name}: {shape.words()}, model {p.d.model_name}"
+    attrs: dict[str, Any] = {"instance_type": shape.instance_type} if shape.instance_type else {}
+    if shape.serverless is not None:
+        attrs["serverless_memory_mb"] = shape.serverless.memory_mb
+    rec = ResourceRecord("sagemaker:endpoint-config", name, attrs)
     if p.describe(sm.describe_endpoint_config, EndpointConfigName=name) is not None:
         return p.step(
             "endpoint_config",
@@ -81,18 +108,9 @@ def plan_endpoint_config(p: AwsPlanContext) -> Step:
         )
 
     def run(ctx: Context) -> StepResult:
-        variant = {
-            "VariantName": VARIANT,
-            "ModelName": ctx.get("model_name"),
-            "InstanceType": s.instance_type,
-            "InitialInstanceCount": s.instance_count,
-            "InitialVariantWeight": 1.0,
-            "ModelDataDownloadTimeoutInSeconds": s.model_data_download_timeout_s,
-            "ContainerStartupHealthCheckTimeoutInSeconds": s.startup_health_check_timeout_s,
-        }
         kwargs: dict[str, Any] = {
             "EndpointConfigName": name,
-            "ProductionVariants": [variant],
+            "ProductionVariants": [config_variant(p, ctx.get("model_name"))],
             "Tags": p.n.tag_list(),
         }
         if p.spec.bucket.kms_key_arn:
@@ -104,6 +122,11 @@ def plan_endpoint_config(p: AwsPlanContext) -> Step:
     if previous is not None and previous.id != name:
         summary += f" (replaces {previous.id})"
     action = "create"
+    details: dict[str, Any] = (
+        {"serverless": shape.serverless.model_dump()}
+        if shape.serverless is not None
+        else {"instance_type": shape.instance_type, "instance_count": shape.instance_count}
+    )
     return p.step(
         "endpoint_config",
         "sagemaker:endpoint-config",
@@ -111,23 +134,24 @@ def plan_endpoint_config(p: AwsPlanContext) -> Step:
         summary,
         run,
         calls=["sagemaker.CreateEndpointConfig"],
-        instance_type=s.instance_type,
-        instance_count=s.instance_count,
+        **details,
     )
 
 
 def plan_endpoint(p: AwsPlanContext) -> Step:
     sm = p.c("sagemaker")
-    n, s = p.n, p.spec.sagemaker
+    n, s, shape = p.n, p.spec.sagemaker, p.d.shape
     auto = s.autoscaling
     scaling = f"autoscaling {auto.min_instances}-{auto.max_instances}" if auto.enabled else "no autoscaling"
-    summary = f"{n.endpoint}: {s.instance_type} x {s.instance_count}, {scaling}"
+    if not shape.autoscaling:
+        scaling = "scaled by SageMaker"
+    summary = f"{n.endpoint}: {shape.words()}, {scaling}"
     got = p.describe(sm.describe_endpoint, EndpointName=n.endpoint)
     outputs = {"endpoint_name": n.endpoint}
     rec = ResourceRecord("sagemaker:endpoint", n.endpoint, {"config": p.d.config_name})
     quota = None
-    if got is None:
-        quota = p.quota(s.instance_count)
+    if got is None and shape.instance_type is not None:
+        quota = p.quota(shape.instance_count)
         if quota.known and not quota.enough or not quota.known:
             p.warnings.append(quota.message)
     status = (got or {}).get("EndpointStatus")
@@ -145,7 +169,9 @@ def plan_endpoint(p: AwsPlanContext) -> Step:
         old = p.describe(sm.describe_endpoint_config, EndpointConfigName=got["EndpointConfigName"])
         variants = (old or {}).get("ProductionVariants") or [{}]
         old_type = variants[0].get("InstanceType")
-    p.seen.instance_type_changes = old_type is not None and old_type != s.instance_type
+    # an instance endpoint with a scaling target switching to another instance type or to Serverless
+    # Inference: the target is deregistered before UpdateEndpoint (SageMaker refuses the update otherwise)
+    p.seen.instance_type_changes = old_type is not None and old_type != shape.instance_type
 
     def run(ctx: Context) -> StepResult:
         client = p.c("sagemaker")
@@ -256,6 +282,11 @@ def describe_endpoint_config(a: AwsAccess, rec: ResourceRecord) -> Described:
     if got is None:
         return Described("missing", healthy=False)
     v = got["ProductionVariants"][0]
+    if v.get("ServerlessConfig"):
+        sv = v["ServerlessConfig"]
+        return Described(
+            f"serverless {sv.get('MemorySizeInMB')} MB, max concurrency {sv.get('MaxConcurrency')}"
+        )
     return Described(f"{v['InstanceType']} x {v.get('InitialInstanceCount', '?')}")
 
 
@@ -270,8 +301,15 @@ def describe_endpoint(a: AwsAccess, rec: ResourceRecord) -> Described:
     if got.get("FailureReason"):
         words += f": {got['FailureReason']}"
     config = sm.describe_endpoint_config(EndpointConfigName=got["EndpointConfigName"])
-    instance_type = config["ProductionVariants"][0]["InstanceType"]
+    variant = config["ProductionVariants"][0]
     healthy = got.get("EndpointStatus") == "InService"
+    serverless = variant.get("ServerlessConfig")
+    if serverless:  # no instances: billed per request (provisioned concurrency aside)
+        words = f"{got['EndpointStatus']}, serverless {serverless.get('MemorySizeInMB')} MB"
+        if got.get("FailureReason"):
+            words += f": {got['FailureReason']}"
+        return Described(words, healthy=healthy, attrs={"serverless": dict(serverless)})
+    instance_type = variant["InstanceType"]
     return Described(words, healthy=healthy, running=count, attrs={"instance_type": instance_type})
 
 

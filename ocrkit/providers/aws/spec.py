@@ -32,6 +32,15 @@ SAGEMAKER_MAX_TIMEOUT_S = 60  # real-time endpoint invocation
 # gets 2048 MB (1.16 vCPU by Lambda's 1,769 MB per vCPU; the measured peak RSS is in the README).
 GATEWAY_MEMORY_MB = 256
 FUNCTION_MEMORY_MB = 2048
+
+# SageMaker Serverless Inference (docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-invoke.html,
+# read 2026-12-02): "The maximum request and response payload size for serverless invocations is 4 MB";
+# the container answers /invocations within 1 minute and /ping within 3 minutes of starting. "MB" is read
+# as MiB here, as for the other hops. Memory and concurrency ranges: API_ProductionVariantServerlessConfig.
+SERVERLESS_MAX_PAYLOAD = 4 * MiB
+SERVERLESS_MAX_TIMEOUT_S = 60
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)  # 1 GB steps, 1024-6144
+SERVERLESS_MAX_CONCURRENCY = 200  # MaxConcurrency and ProvisionedConcurrency: 1-200
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -61,6 +70,14 @@ class AutoscalingSpec(_Strict):
     scale_out_cooldown_s: Annotated[int, Field(ge=0)] = 60
 
 
+class ServerlessSpec(_Strict):
+    """`--serving serverless-endpoint`: SageMaker Serverless Inference (ranges checked in check_aws_spec)."""
+
+    memory_mb: int = 3072  # 1024-6144 in steps of 1024; vCPU grows with memory
+    max_concurrency: int = 5  # 1-200 concurrent invocations (the account's quota may be lower)
+    provisioned_concurrency: int | None = None  # warm instances (1..max_concurrency), billed every hour
+
+
 class SageMakerSpec(_Strict):
     instance_type: str = Field("ml.g4dn.xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
     instance_count: PositiveInt = 1
@@ -75,16 +92,20 @@ class SageMakerSpec(_Strict):
     model_data_download_timeout_s: Annotated[int, Field(ge=60, le=3600)] = 600
     environment: dict[str, str] = {}
     autoscaling: AutoscalingSpec = AutoscalingSpec()
+    # `--serving cpu-endpoint`: the instance used when instance_type names a GPU (ml.g*, ml.p*, ml.inf*...)
+    cpu_instance_type: str = Field("ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    serverless: ServerlessSpec = ServerlessSpec()
     vpc: VpcSpec | None = None
     log_retention_days: PositiveInt = 30
 
-    def image(self, region: str) -> str:
+    def image(self, region: str, processor: str | None = None) -> str:
+        """The inference image; `processor` (the serving option's) overrides the config's."""
         if self.image_uri:
             return self.image_uri
         suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
         return (
             f"{self.image_registry_account}.dkr.ecr.{region}.{suffix}/{self.image_repository}:"
-            f"{self.framework_version}-{self.processor}-{self.python_version}"
+            f"{self.framework_version}-{processor or self.processor}-{self.python_version}"
         )
 
 
@@ -135,6 +156,10 @@ class UsageSpec(_Strict):
     avg_duration_ms: Annotated[int, Field(ge=0)] = 400  # one Lambda invocation, waiting on the endpoint
     avg_request_kb: Annotated[float, Field(ge=0)] = 90  # one PNG crop
     avg_response_kb: Annotated[float, Field(ge=0)] = 1
+    # for the serving options' comparison in the plan (the serving-costs engine's traffic)
+    p95_ms: Annotated[int, Field(ge=1, le=900_000)] = 2000  # latency target
+    peak_to_average: Annotated[float, Field(ge=1, le=10_000)] = 5  # busiest hour vs the average
+    model: Literal["report", "demo"] = "report"  # whose speed profiles price the options
 
 
 class AwsDeploySpec(DeploySpecBase):
@@ -152,17 +177,23 @@ class AwsDeploySpec(DeploySpecBase):
     usage: UsageSpec = UsageSpec()
 
 
-def request_hops() -> list[Hop]:
+def request_hops(serving: ServingOption = DEFAULT_SERVING) -> list[Hop]:
+    endpoint = (
+        Hop("SageMaker Serverless Inference", SERVERLESS_MAX_PAYLOAD)
+        if serving == ServingOption.serverless_endpoint
+        else Hop("SageMaker real-time endpoint", SAGEMAKER_MAX_PAYLOAD)
+    )
     return [
         Hop("API Gateway (HTTP API)", APIGW_MAX_BODY),
         Hop("Lambda (synchronous invoke)", LAMBDA_MAX_PAYLOAD, Fraction(4, 3), LAMBDA_EVENT_OVERHEAD),
-        Hop("SageMaker real-time endpoint", SAGEMAKER_MAX_PAYLOAD),
+        endpoint,
     ]
 
 
-def max_request_bytes() -> int:
-    """The largest raw request body every hop carries (Lambda's, once API Gateway base64-encodes it)."""
-    return tightest(request_hops()).max_raw_bytes
+def max_request_bytes(serving: ServingOption = DEFAULT_SERVING) -> int:
+    """The largest raw request body every hop carries (Lambda's, once API Gateway base64-encodes it; a
+    serverless endpoint's 4 MB when it is the tighter)."""
+    return tightest(request_hops(serving)).max_raw_bytes
 
 
 def backend_timeout_s(spec: AwsDeploySpec) -> int:
@@ -174,7 +205,7 @@ def gateway_environment(spec: AwsDeploySpec, endpoint_name: str) -> dict[str, st
     """The Lambda's environment: which endpoint to call and the gateway limits from the tightest hop."""
     return {
         "OCRKIT_ENDPOINT_NAME": endpoint_name,
-        "OCRKIT_MAX_REQUEST_BYTES": str(max_request_bytes()),
+        "OCRKIT_MAX_REQUEST_BYTES": str(max_request_bytes(spec.serving)),
         "OCRKIT_MAX_IMAGE_BYTES": str(spec.limits.max_image_bytes),
         "OCRKIT_MAX_BATCH": str(spec.limits.max_batch),
         "OCRKIT_BACKEND_TIMEOUT_S": str(backend_timeout_s(spec)),
@@ -183,6 +214,7 @@ def gateway_environment(spec: AwsDeploySpec, endpoint_name: str) -> dict[str, st
 
 
 DEFAULT_FORWARD_BATCH = 32  # the container's OCRKIT_BATCH_SIZE default (images per forward pass)
+
 
 def function_environment(spec: AwsDeploySpec, model_uri: str, model_sha256: str) -> dict[str, str]:
     """The model function's environment: where its model is, the gateway limits, the engine's threads."""
@@ -199,8 +231,10 @@ def function_environment(spec: AwsDeploySpec, model_uri: str, model_sha256: str)
     }
 
 
-def model_environment(spec: AwsDeploySpec) -> dict[str, str]:
-    """The SageMaker container's environment: ocrkit's settings and the serving toolkit's timeout."""
+def model_environment(spec: AwsDeploySpec, processor: str | None = None) -> dict[str, str]:
+    """The SageMaker container's environment: ocrkit's settings and the serving toolkit's timeout
+    (`processor`: the serving option's, when it overrides the config's)."""
+    processor = processor or spec.sagemaker.processor
     env = {
         "SAGEMAKER_PROGRAM": "inference.py",
         "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(spec.sagemaker.invocation_timeout_s),
@@ -208,7 +242,7 @@ def model_environment(spec: AwsDeploySpec) -> dict[str, str]:
         "OCRKIT_MAX_BATCH": str(spec.limits.max_batch),
         # every image of one invocation (the gateway sends up to max_batch) in one forward pass
         "OCRKIT_BATCH_SIZE": str(max(DEFAULT_FORWARD_BATCH, spec.limits.max_batch)),
-        "OCRKIT_DEVICE": "cuda" if spec.sagemaker.processor == "gpu" else "cpu",
+        "OCRKIT_DEVICE": "cuda" if processor == "gpu" else "cpu",
     }
     env.update(spec.sagemaker.environment)
     return env
@@ -221,7 +255,9 @@ def check_aws_spec(spec: AwsDeploySpec, path: Path | str) -> None:
         raise ConfigError(path, "region", f"'{spec.region}' is not an AWS region name (e.g. us-east-1)")
 
     # sizes: the image must fit every hop
-    check_image_fits(lim.max_image_bytes, request_hops(), path, "limits.max_image_bytes")
+    check_image_fits(lim.max_image_bytes, request_hops(spec.serving), path, "limits.max_image_bytes")
+    if spec.serving == ServingOption.serverless_endpoint:
+        check_serverless(sm.serverless, path)
 
     # timeouts: each hop answers before the one in front of it gives up
     if sm.invocation_timeout_s > SAGEMAKER_MAX_TIMEOUT_S:
@@ -272,6 +308,30 @@ def check_aws_spec(spec: AwsDeploySpec, path: Path | str) -> None:
         raise ConfigError(path, "bucket.kms_key_arn", "must be a KMS key ARN (arn:aws:kms:...:key/...)")
     if api.cors is not None and api.cors.allow_origins == []:
         raise ConfigError(path, "api.cors.allow_origins", "list at least one origin, or remove api.cors")
+
+
+def check_serverless(sv: ServerlessSpec, path: Path | str) -> None:
+    """Serverless Inference's documented ranges (API_ProductionVariantServerlessConfig)."""
+    if sv.memory_mb not in SERVERLESS_MEMORY_MB:
+        raise ConfigError(
+            path,
+            "sagemaker.serverless.memory_mb",
+            f"{sv.memory_mb} is not a Serverless Inference memory size "
+            f"(one of {', '.join(str(m) for m in SERVERLESS_MEMORY_MB)} MB)",
+        )
+    if not 1 <= sv.max_concurrency <= SERVERLESS_MAX_CONCURRENCY:
+        raise ConfigError(
+            path,
+            "sagemaker.serverless.max_concurrency",
+            f"{sv.max_concurrency} is outside Serverless Inference's 1-{SERVERLESS_MAX_CONCURRENCY}",
+        )
+    pc = sv.provisioned_concurrency
+    if pc is not None and not 1 <= pc <= sv.max_concurrency:
+        raise ConfigError(
+            path,
+            "sagemaker.serverless.provisioned_concurrency",
+            f"{pc} must be 1-{sv.max_concurrency} (at most max_concurrency), or null for none",
+        )
 
 
 def load_aws_spec(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> LoadedSpec:

@@ -22,6 +22,7 @@ from ocrkit.deploy.serving import ServingOption
 from ocrkit.errors import OcrkitError
 from ocrkit.providers.gcp.function_serving import MODEL_ZIP, function_environment
 from ocrkit.providers.gcp.package import MAR_NAME
+from ocrkit.providers.gcp.serving import VertexShape, vertex_shape
 from ocrkit.providers.gcp.session import GcpSession
 from ocrkit.providers.gcp.spec import LABEL_KEY, GcpDeploySpec, gateway_environment
 
@@ -149,12 +150,17 @@ class Desired:
             "source_sha256": self.source.sha256,
         }
 
+    @property
+    def shape(self) -> VertexShape:
+        """What the serving option runs: machine type, accelerator, image."""
+        return vertex_shape(self.spec)
+
     def deploy_settings(self) -> dict[str, Any]:
-        vx = self.spec.vertex
+        vx, shape = self.spec.vertex, self.shape
         return {
-            "machine_type": vx.machine_type,
-            "accelerator_type": vx.accelerator_type,
-            "accelerator_count": vx.accelerator_count if vx.accelerator_type else 0,
+            "machine_type": shape.machine_type,
+            "accelerator_type": shape.accelerator_type,
+            "accelerator_count": shape.accelerator_count if shape.accelerator_type else 0,
             "min_replicas": vx.min_replicas,
             "max_replicas": vx.max_replicas,
         }

@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 
 from ocrkit.deploy.cloud import CloudProvider, CloudTeardown
 from ocrkit.deploy.plan import ExecutablePlan, is_retired, sweep
-from ocrkit.deploy.pricing import hourly_now, try_estimate
+from ocrkit.deploy.pricing import hourly_now, option_cost, try_estimate, unit_price
 from ocrkit.deploy.records import InvokeResult, ResourceRecord, StateLike, StatusReport
-from ocrkit.deploy.serving import ServingOption
+from ocrkit.deploy.serving import ServingOption, previous_hourly, serving_of, switching
 from ocrkit.deploy.spec import LoadedSpec
 from ocrkit.errors import OcrkitError
 from ocrkit.providers.gcp import function_serving, package
@@ -129,9 +129,25 @@ class GcpProvider(CloudProvider):
         rank = lambda rec: REGISTRY.rank(rec.kind)  # noqa: E731
         steps += sweep(state, planner.wanted, self._deleter(target), rank=rank)
         steps = [self._guarded(step) for step in steps]
-        usage = deployment_usage(s, artifact_bytes=built.desired.artifact.size, source=str(loaded.path))
-        estimate, why = try_estimate(usage)
-        warnings: list[str] = []
+        shape = built.desired.shape
+        list_estimate: tuple[Any, str | None] = (None, None)
+        if s.serving == ServingOption.gpu_endpoint:  # the report's option: priced as it always was
+            usage = deployment_usage(s, artifact_bytes=built.desired.artifact.size, source=str(loaded.path))
+            list_estimate = try_estimate(usage)
+        endpoint = s.serving != ServingOption.function  # a function holding the model: no Vertex nodes
+        cost = option_cost(
+            "gcp",
+            s.region,
+            s.serving.value,
+            shape.machine_type if endpoint else None,
+            s.usage,
+            list_estimate,
+            unit_keys=(f"vertex.prediction.{shape.machine_type}",) if endpoint else (),
+            units=s.vertex.min_replicas if endpoint else 0,
+            max_units=s.vertex.max_replicas,
+            unit_word="nodes",
+        )
+        warnings: list[str] = list(shape.notes)
         if s.function.public:
             warnings.append(
                 "the function is PUBLIC: anyone with the URL can call it (allUsers get roles/run.invoker) "
@@ -144,18 +160,19 @@ class GcpProvider(CloudProvider):
             )
         warnings += planner.warnings
         warnings += demo_weights_notes(self.weights_path(s))
-        if why:
-            warnings.append(why)
-        elif estimate is not None:
-            warnings += list(estimate.notes)
+        warnings += list(cost.notes)
+        switch = switching(state, s.serving)
         return ExecutablePlan.of(
             "gcp",
             s.name,
             steps,
-            hourly_cost=None if estimate is None else estimate.hourly,
-            monthly_cost=None if estimate is None else estimate.monthly,
+            hourly_cost=cost.hourly,
+            monthly_cost=cost.monthly,
             warnings=warnings,
             foreign=foreign,
+            serving=s.serving.value,
+            switching_from=switch,
+            previous_hourly=previous_hourly(state) if switch else None,
         )
 
     def _delete_summary(self, rec: ResourceRecord) -> str:
@@ -192,21 +209,32 @@ class GcpProvider(CloudProvider):
                 healthy = healthy and described.healthy
                 if key == "deployed-model":
                     machine = described.attrs
+        region = state.outputs.get("region") or DEFAULT_REGION
         usage = running_usage(
             state.name,
-            state.outputs.get("region") or DEFAULT_REGION,
+            region,
             machine.get("machine_type"),
             machine.get("accelerator_type"),
             int(machine.get("accelerator_count") or 1),
             nodes,
         )
+        hourly = hourly_now(usage)
+        seen = None
+        if machine.get("machine_type"):
+            seen = (
+                ServingOption.gpu_endpoint if machine.get("accelerator_type") else ServingOption.cpu_endpoint
+            )
+            if hourly is None and not machine.get("accelerator_type"):  # CPU machines: serving catalog
+                unit = unit_price("gcp", region, f"vertex.prediction.{machine['machine_type']}")
+                hourly = None if unit is None else unit * nodes
         return StatusReport(
             cloud="gcp",
             name=state.name,
             resources=rows,
             url=state.outputs.get("url"),
-            hourly_cost=hourly_now(usage),
+            hourly_cost=hourly,
             healthy=healthy,
+            serving=serving_of(state, seen),
         )
 
     # -- invoke -------------------------------------------------------------------------------------

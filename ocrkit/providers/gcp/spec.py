@@ -41,6 +41,7 @@ MEMORY_RE = re.compile(r"^\d+(Mi|Gi|M|G)$")
 # The Vertex AI prebuilt PyTorch prediction container (TorchServe inside); see
 # https://cloud.google.com/vertex-ai/docs/predictions/pre-built-containers
 DEFAULT_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/pytorch-gpu.2-4:latest"
+DEFAULT_CPU_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/pytorch-cpu.2-4:latest"  # --serving cpu-endpoint
 
 PositiveInt = Annotated[int, Field(ge=1)]
 
@@ -71,6 +72,9 @@ class VertexSpec(_Strict):
     # that arrive within max_batch_delay_ms of each other go through the model as one batch
     batch_size: Annotated[int, Field(ge=1, le=64)] = 8
     max_batch_delay_ms: Annotated[int, Field(ge=0, le=10_000)] = 10
+    # `--serving cpu-endpoint`: the machine type and image used when the config names an accelerator
+    cpu_machine_type: str = Field("n1-standard-2", pattern=r"^[a-z0-9]+-[a-z0-9]+-\d+$")
+    cpu_image_uri: str = DEFAULT_CPU_IMAGE
     environment: dict[str, str] = {}  # extra container variables, e.g. {OCRKIT_QUANTIZE: int8}
 
 
@@ -112,6 +116,10 @@ class UsageSpec(_Strict):
     avg_duration_ms: Annotated[int, Field(ge=0)] = 400
     avg_request_kb: Annotated[float, Field(ge=0)] = 90
     avg_response_kb: Annotated[float, Field(ge=0)] = 1
+    # for the serving options' comparison in the plan (the serving-costs engine's traffic)
+    p95_ms: Annotated[int, Field(ge=1, le=900_000)] = 2000  # latency target
+    peak_to_average: Annotated[float, Field(ge=1, le=10_000)] = 5  # busiest hour vs the average
+    model: Literal["report", "demo"] = "report"  # whose speed profiles price the options
 
 
 class GcpDeploySpec(DeploySpecBase):
@@ -157,11 +165,12 @@ def gateway_environment(spec: GcpDeploySpec, endpoint_name: str) -> dict[str, st
     }
 
 
-def model_environment(spec: GcpDeploySpec) -> dict[str, str]:
+def model_environment(spec: GcpDeploySpec, device: str | None = None) -> dict[str, str]:
+    """The container's environment (`device`: the serving option's, when it overrides the config's)."""
     env = {
         "OCRKIT_MAX_IMAGE_BYTES": str(spec.limits.max_image_bytes),
         "OCRKIT_MAX_BATCH": str(spec.limits.max_batch),
-        "OCRKIT_DEVICE": "cuda" if spec.vertex.accelerator_type else "cpu",
+        "OCRKIT_DEVICE": device or ("cuda" if spec.vertex.accelerator_type else "cpu"),
     }
     env.update(spec.vertex.environment)
     return env

@@ -36,31 +36,45 @@ def _find_model(p: GcpPlanContext) -> Any:
     request = {"parent": p.names.parent, "filter": f'labels.{LABEL_KEY}="{p.names.name}"'}
     for model in models.list_models(request=request):
         labels = dict(model.labels or {})
-        if labels.get(LABEL_KEY) == p.names.name and labels.get(ARTIFACT_LABEL) == p.d.sha12:
+        same_artifact = labels.get(LABEL_KEY) == p.names.name and labels.get(ARTIFACT_LABEL) == p.d.sha12
+        if same_artifact and _same_container(model, p.d.shape.image_uri):
             return model
     return None
 
 
+def _same_container(model: Any, image: str) -> bool:
+    """Whether a model serves with `image` (a switch between options changes the image: a new model)."""
+    spec = getattr(model, "container_spec", None)
+    found = getattr(spec, "image_uri", "") if spec is not None else ""
+    return not found or found == image
+
+
 def plan_model(p: GcpPlanContext) -> Step:
-    vx = p.d.spec.vertex
+    vx, shape = p.d.spec.vertex, p.d.shape
     summary = (
-        f"{p.names.name}-{p.d.sha12}: {vx.image_uri} serving {p.d.artifact_uri}{MAR_NAME}; "
+        f"{p.names.name}-{p.d.sha12}: {shape.image_uri} serving {p.d.artifact_uri}{MAR_NAME}; "
         f"{batching_text(vx.batch_size, vx.max_batch_delay_ms)}"
     )
     rec = p.record("model")
     found = None
-    if rec is not None and rec.attrs.get("sha256") == p.d.artifact.sha256:
+    if (
+        rec is not None
+        and rec.attrs.get("sha256") == p.d.artifact.sha256
+        and rec.attrs.get("image", vx.image_uri) == shape.image_uri
+    ):
         try:
             found = p.gcp.models().get_model(name=rec.id)
         except Exception as exc:
             if not is_not_found(exc):
                 raise
+        if found is not None and not _same_container(found, shape.image_uri):
+            found = None
     if found is None:
         found = _find_model(p)  # made by a run that stopped before recording it
     attrs = {
         "sha256": p.d.artifact.sha256,
         "artifact_uri": p.d.artifact_uri,
-        "image": vx.image_uri,
+        "image": shape.image_uri,
         "batch_size": vx.batch_size,
         "max_batch_delay_ms": vx.max_batch_delay_ms,
     }
@@ -82,8 +96,11 @@ def plan_model(p: GcpPlanContext) -> Step:
             artifact_uri=p.d.artifact_uri,
             labels={**p.names.labels, ARTIFACT_LABEL: p.d.sha12},
             container_spec=ap.ModelContainerSpec(
-                image_uri=vx.image_uri,
-                env=[ap.EnvVar(name=k, value=v) for k, v in sorted(model_environment(p.d.spec).items())],
+                image_uri=shape.image_uri,
+                env=[
+                    ap.EnvVar(name=k, value=v)
+                    for k, v in sorted(model_environment(p.d.spec, shape.device).items())
+                ],
             ),
         )
         operation = p.gcp.models().upload_model(parent=p.names.parent, model=model)
@@ -155,10 +172,14 @@ def _settings_of(deployed: Any) -> dict[str, Any]:
 
 def plan_deployed_model(p: GcpPlanContext) -> Step:
     want = p.d.deploy_settings()
-    vx = p.d.spec.vertex
-    gpu = f" + {vx.accelerator_type} x {vx.accelerator_count}" if vx.accelerator_type else " (CPU only)"
+    vx, shape = p.d.spec.vertex, p.d.shape
+    gpu = (
+        f" + {shape.accelerator_type} x {shape.accelerator_count}"
+        if shape.accelerator_type
+        else " (CPU only)"
+    )
     summary = (
-        f"{vx.machine_type}{gpu}, autoscaling {vx.min_replicas}-{vx.max_replicas} replicas, "
+        f"{shape.machine_type}{gpu}, autoscaling {vx.min_replicas}-{vx.max_replicas} replicas, "
         "100% of the traffic"
     )
     endpoint = p.seen.endpoint
@@ -190,10 +211,10 @@ def plan_deployed_model(p: GcpPlanContext) -> Step:
 
         endpoint_name = ctx.get("endpoint")
         model = ctx.get("model")
-        machine = ap.MachineSpec(machine_type=vx.machine_type)
-        if vx.accelerator_type:
-            machine.accelerator_type = ap.AcceleratorType[vx.accelerator_type]
-            machine.accelerator_count = vx.accelerator_count
+        machine = ap.MachineSpec(machine_type=shape.machine_type)
+        if shape.accelerator_type:
+            machine.accelerator_type = ap.AcceleratorType[shape.accelerator_type]
+            machine.accelerator_count = shape.accelerator_count
         deployed = ap.DeployedModel(
             model=model,
             display_name=f"{p.names.name}-{p.d.sha12}",
