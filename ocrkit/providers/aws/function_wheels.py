@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ocrkit.deploy.artifact import file_sha256
-from ocrkit.engine.cache import cache_root
 from ocrkit.errors import OcrkitError
 
 # glibc of each runtime's OS, as manylinux platform tags pip accepts (newest last).
@@ -74,6 +73,8 @@ class WheelTarget:
 
 
 def wheels_root() -> Path:
+    from ocrkit.engine.cache import cache_root  # the engine's cache folder; its module needs numpy
+
     return cache_root().parent / "lambda-wheels"
 
 
