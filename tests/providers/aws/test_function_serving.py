@@ -216,3 +216,49 @@ def test_memory_defaults_by_role() -> None:
     assert load_aws_spec(None, {}).spec.lambda_.memory_for("gpu-endpoint") == 256
     spec = load_aws_spec(None, {"serving": "function", "lambda.memory_mb": 3008}).spec
     assert spec.lambda_.memory_for(spec.serving) == 3008
+
+
+@pytest.mark.slow
+def test_switch_gpu_endpoint_to_function_and_back(deployer, cache_env) -> None:
+    """A switch to `function` is a plan like any other: the model function and its model object first,
+    then every SageMaker resource deleted; and back again. Each switch resumes nothing and leaves nothing."""
+    from ocrkit.providers.aws.package import LAMBDA_HANDLER
+
+    same_runtime = {"lambda.runtime": "python3.11"}
+    gpu_plan, state, _ = deployer.deploy(0, **same_runtime)
+    sm = c("sagemaker")
+    assert len(sm.list_endpoints()["Endpoints"]) == 1
+
+    provider, plan, state = deployer.plan(0, **FN)
+    assert plan.serving == "function" and plan.switching_from == "gpu-endpoint"
+    assert plan.previous_hourly == gpu_plan.hourly_cost and plan.hourly_cost == 0
+    actions = [call.action for call in plan.calls if call.action != "noop"]
+    first_delete = actions.index("delete")
+    assert all(a == "delete" for a in actions[first_delete:]), actions  # the new path answers first
+    deleted = {change.resource for change in plan.changes if change.action == "delete"}
+    assert {"endpoint", "sagemaker_role", "endpoint_log_group"} <= deleted, deleted
+    provider.apply(deployer.spec(0, **FN), plan, state, RecordingEvents())
+
+    assert sm.list_endpoints()["Endpoints"] == [] and sm.list_models()["Models"] == []
+    assert sm.list_endpoint_configs()["EndpointConfigs"] == []
+    assert [r["RoleName"] for r in c("iam").list_roles()["Roles"]] == [ROLE]
+    conf = c("lambda").get_function(FunctionName=FUNCTION)["Configuration"]
+    assert conf["Handler"] == FUNCTION_HANDLER and "OCRKIT_MODEL_URI" in conf["Environment"]["Variables"]
+    saved = load_state(NAME, "aws")
+    assert saved.outputs["serving"] == "function"
+    assert not {"endpoint", "model", "endpoint_config", "sagemaker_role"} & set(saved.resources)
+    _, plan, _ = deployer.plan(0, **FN)
+    assert plan.changes == [] and plan.switching_from is None
+
+    # and back to the report's architecture
+    provider, plan, state = deployer.plan(0, **same_runtime)
+    assert plan.serving == "gpu-endpoint" and plan.switching_from == "function"
+    provider.apply(deployer.spec(0, **same_runtime), plan, state, RecordingEvents())
+    assert len(sm.list_endpoints()["Endpoints"]) == 1
+    conf = c("lambda").get_function(FunctionName=FUNCTION)["Configuration"]
+    assert conf["Handler"] == LAMBDA_HANDLER and "OCRKIT_ENDPOINT_NAME" in conf["Environment"]["Variables"]
+    assert load_state(NAME, "aws").outputs["serving"] == "gpu-endpoint"
+
+    report = destroy(provider, NAME, load_state(NAME, "aws"), RecordingEvents())
+    assert report.remaining == [] and load_state(NAME, "aws") is None
+    assert c("lambda").list_functions()["Functions"] == [] and c("iam").list_roles()["Roles"] == []

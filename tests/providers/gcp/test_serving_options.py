@@ -104,3 +104,41 @@ def test_cpu_endpoint_first_deploy(deployer, gcp, iam_emulator, policies, tmp_pa
     assert now.dedicated_resources.machine_spec.machine_type == "n2-standard-2"
     destroy(deployer.provider(0), "demo", load_state("demo", "gcp"), RecordingEvents())
     assert list(endpoints.list_endpoints(parent=PARENT)) == []
+
+
+def test_switch_gpu_endpoint_to_function_and_back(
+    deployer, gcp, iam_emulator, policies, tmp_path, monkeypatch
+):
+    """gpu-endpoint -> function: the function and its model reader first, then every Vertex resource
+    deleted; and back again. The switch prices the old and the new option."""
+    monkeypatch.setenv("OCRKIT_CACHE_DIR", str(tmp_path / "onnx-cache"))
+    drongo, _ = gcp
+    models, endpoints, _, _ = clients(drongo.url)
+    gpu_plan, state, _ = deployer.deploy(0)
+    assert len(list(endpoints.list_endpoints(parent=PARENT))) == 1
+
+    provider, plan, state = deployer.plan(0, serving="function")
+    assert plan.switching_from == "gpu-endpoint" and plan.serving == "function"
+    assert plan.previous_hourly == gpu_plan.hourly_cost and plan.hourly_cost == 0
+    order_ok(plan)
+    deleted = {c.kind for c in plan.changes if c.action == "delete"}
+    assert {"vertex:endpoint", "vertex:model"} <= deleted, deleted
+    provider.apply(deployer.spec(0, serving="function"), plan, state, RecordingEvents())
+    assert list(endpoints.list_endpoints(parent=PARENT)) == []
+    assert list(models.list_models(parent=PARENT)) == []
+    saved = load_state("demo", "gcp")
+    assert saved.outputs["serving"] == "function" and "model-reader" in saved.resources
+    _, plan, _ = deployer.plan(0, serving="function")
+    assert plan.changes == [] and plan.switching_from is None
+
+    provider, plan, state = deployer.plan(0)
+    assert plan.switching_from == "function" and plan.serving == "gpu-endpoint"
+    order_ok(plan)
+    provider.apply(deployer.spec(0), plan, state, RecordingEvents())
+    assert len(deployed(endpoints)) == 1
+    saved = load_state("demo", "gcp")
+    assert saved.outputs["serving"] == "gpu-endpoint" and "model-reader" not in saved.resources
+
+    report = destroy(provider, "demo", load_state("demo", "gcp"), RecordingEvents())
+    assert report.remaining == []
+    assert list(endpoints.list_endpoints(parent=PARENT)) == []
