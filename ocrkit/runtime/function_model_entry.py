@@ -21,8 +21,7 @@ from collections.abc import Mapping
 from ocrkit.errors import OcrkitError
 from ocrkit.gateway.backend import Backend, InProcessBackend
 from ocrkit.gateway.cached import GatewayCache
-from ocrkit.gateway.events import request_from_apigw, response_to_apigw
-from ocrkit.runtime.lambda_entry import _misconfigured
+from ocrkit.runtime.lambda_entry import apigw_handler
 
 log = logging.getLogger("ocrkit.gateway")
 logging.getLogger().setLevel(os.environ.get("OCRKIT_LOG_LEVEL", "INFO"))
@@ -42,13 +41,7 @@ get_gateway = _cache.get
 reset = _cache.reset
 
 
-def handler(event: dict, context: object = None) -> dict:
-    try:
-        gateway = get_gateway()
-    except OcrkitError as exc:
-        log.error("the function is misconfigured: %s", exc)
-        return _misconfigured()
-    return response_to_apigw(gateway.handle(request_from_apigw(event or {})))
+handler = apigw_handler(get_gateway)
 
 
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # pragma: no cover - inside Lambda only

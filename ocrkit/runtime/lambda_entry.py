@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ocrkit.errors import OcrkitError
 from ocrkit.gateway.backend import Backend
@@ -37,14 +38,22 @@ get_gateway = _cache.get
 reset = _cache.reset
 
 
-def handler(event: dict, context: object = None) -> dict:
-    try:
-        gateway = get_gateway()
-    except OcrkitError as exc:
-        log.error("the function is misconfigured: %s", exc)
-        return _misconfigured()
-    response = gateway.handle(request_from_apigw(event or {}))
-    return response_to_apigw(response)
+def apigw_handler(get: Callable[[], Any]) -> Callable[..., dict]:
+    """A Lambda handler for API Gateway v2 events around `get` (the cached gateway): one shape for every
+    function entry, whatever backend its gateway has; a gateway that cannot be built answers 500."""
+
+    def handler(event: dict, context: object = None) -> dict:
+        try:
+            gateway = get()
+        except OcrkitError as exc:
+            log.error("the function is misconfigured: %s", exc)
+            return _misconfigured()
+        return response_to_apigw(gateway.handle(request_from_apigw(event or {})))
+
+    return handler
+
+
+handler = apigw_handler(get_gateway)
 
 
 def _misconfigured() -> dict:

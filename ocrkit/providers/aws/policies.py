@@ -115,18 +115,7 @@ def sagemaker_role_policy(
         },
         _log_statement("WriteTheEndpointLogs", names, names.endpoint_log_group),
     ]
-    if kms_key_arn:
-        statements.append(
-            {
-                "Sid": "DecryptTheArtifact",
-                "Effect": "Allow",
-                "Action": "kms:Decrypt",
-                "Resource": kms_key_arn,
-            }
-        )
-    if vpc:
-        statements += _vpc_statements(names, *vpc)
-    return {"Version": VERSION, "Statement": statements}
+    return _with_key_and_vpc(statements, names, "DecryptTheArtifact", kms_key_arn, vpc)
 
 
 def lambda_role_policy(names: Names, *, vpc: tuple[list[str], list[str]] | None = None) -> dict[str, Any]:
@@ -162,14 +151,21 @@ def function_model_role_policy(
         },
         _log_statement("WriteTheFunctionLogs", names, names.lambda_log_group),
     ]
+    return _with_key_and_vpc(statements, names, "DecryptTheModelObject", kms_key_arn, vpc)
+
+
+def _with_key_and_vpc(
+    statements: list[dict[str, Any]],
+    names: Names,
+    kms_sid: str,
+    kms_key_arn: str | None,
+    vpc: tuple[list[str], list[str]] | None,
+) -> dict[str, Any]:
+    """A role's policy: its own statements, decrypting the model's key under aws:kms, and the network
+    interfaces a VPC needs."""
     if kms_key_arn:
         statements.append(
-            {
-                "Sid": "DecryptTheModelObject",
-                "Effect": "Allow",
-                "Action": "kms:Decrypt",
-                "Resource": kms_key_arn,
-            }
+            {"Sid": kms_sid, "Effect": "Allow", "Action": "kms:Decrypt", "Resource": kms_key_arn}
         )
     if vpc:
         statements += _vpc_statements(names, *vpc)
