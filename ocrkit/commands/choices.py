@@ -71,3 +71,10 @@ DEVICES = ("auto", "cpu", "cuda", "cuda:0")
 def complete_device(incomplete: str) -> list[str]:
     """Shell completion for --device (cuda:N takes any N; cuda:0 is offered as the example)."""
     return [device for device in DEVICES if device.startswith(incomplete)]
+
+
+class TriggerKind(StrEnum):
+    """`ocrkit deploy --trigger`: the bucket whose object-created events run the model."""
+
+    s3 = "s3"
+    gcs = "gcs"

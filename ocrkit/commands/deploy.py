@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from ocrkit.commands import status as status_all
+from ocrkit.commands.choices import TriggerKind
 from ocrkit.commands.output import FORMAT_HELP as _FORMAT_HELP
 from ocrkit.commands.output import OutputFormat
 from ocrkit.commands.output import flow as _flow
@@ -37,6 +38,9 @@ from ocrkit.deploy.records import DeployPlan, StatusReport
 from ocrkit.deploy.serving import ServingOption, check_offered
 from ocrkit.deploy.state import load_state
 from ocrkit.errors import OcrkitError
+
+#: the trigger each cloud offers (`--trigger`)
+TRIGGER_OF = {"aws": TriggerKind.s3, "gcp": TriggerKind.gcs}
 
 CLOUDS = ("aws", "gcp", "local")
 ACTION_STYLE = {"create": "green", "update": "yellow", "delete": "red", "noop": "dim"}
@@ -309,6 +313,15 @@ def register(app: typer.Typer) -> None:
             "gpu-endpoint, cpu-endpoint, function. `ocrkit cost --serving all` compares them.",
             show_default=False,
         ),
+        trigger: TriggerKind | None = typer.Option(
+            None,
+            "--trigger",
+            help="Add the bucket-triggered batch pipeline: s3 (AWS) or gcs (GCP). An image uploaded under "
+            "trigger.input_prefix (default incoming/) runs the model; <name>.txt and <name>.json land under "
+            "trigger.output_prefix (results/), failures under errors/ and in a dead-letter queue (AWS) or "
+            "topic (GCP). Settings: trigger: in the config.",
+            show_default=False,
+        ),
         adopt: bool = typer.Option(
             False,
             "--adopt",
@@ -321,6 +334,9 @@ def register(app: typer.Typer) -> None:
             raise OcrkitError(f"--project and --public apply to --cloud gcp, not --cloud {cloud}")
         if serving is not None:
             check_offered(cloud, serving)
+        if trigger is not None and TRIGGER_OF.get(cloud) != trigger:
+            offered = ", ".join(f"--cloud {c} --trigger {t.value}" for c, t in TRIGGER_OF.items())
+            raise OcrkitError(f"--trigger {trigger.value} does not apply to --cloud {cloud}; use {offered}")
         provider = _provider(cloud, region, project)
         if hasattr(provider, "adopt"):
             provider.adopt = adopt
@@ -331,6 +347,8 @@ def register(app: typer.Typer) -> None:
         }
         if serving is not None:
             overrides["serving"] = serving.value
+        if trigger is not None:
+            overrides["trigger.enabled"] = True
         if cloud == "gcp":
             overrides.update({"project": project, "function.public": True if public else None})
         loaded = _load(provider, config, overrides)
