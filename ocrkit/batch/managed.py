@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -122,6 +122,39 @@ class Waiter:
             if finished:
                 return words
             self.sleep(self.poll_s)
+
+
+class ManagedRunner:
+    """What the managed-job runners share: the deployment and its model, the instances, the results URL,
+    the job's name (<deployment>-batch-<UTC stamp>, within SageMaker's 63 characters) and its work folder
+    `RESULTS.jobs/<job>/`, and the poller. Subclasses add `prepare` / `run` for their cloud."""
+
+    def __init__(
+        self,
+        session: Any,
+        deployment: str,
+        model: str,
+        config: BatchConfig,
+        results: Any,  # ocrkit.batch.urls.BucketUrl
+        *,
+        waiter: Waiter | None = None,
+        stamp: str | None = None,
+    ) -> None:
+        self.session = session
+        self.deployment = deployment
+        self.model = model
+        self.config = config
+        self.results = results
+        self.waiter = waiter or Waiter(config.poll_s)
+        self.job = f"{deployment[:40]}-batch-{stamp or job_stamp()}"
+        self.work = results.child(f"{results.key}.jobs/{self.job}/")
+        self.status: Status | None = None
+
+    def model_gone(self, service: str, cloud: str) -> OcrkitError:
+        return OcrkitError(
+            f"the {service} model {self.model} of '{self.deployment}' no longer exists",
+            hint=f"deploy again: ocrkit deploy --cloud {cloud}",
+        )
 
 
 def job_stamp() -> str:

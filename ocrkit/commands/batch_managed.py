@@ -33,7 +33,7 @@ def plan_doc(plan: BatchPlan, runner: Runner, quote) -> dict:
         "deployment": target.deployment,
         "model": target.model,
         "runner": runner.name,
-        "job": getattr(runner, "job", None) or getattr(runner, "display_name", None),
+        "job": getattr(runner, "job", None),
         "config": config.model_dump(),
         "source": plan.request.source,
         "images": plan.total,

@@ -106,21 +106,24 @@ def play_sagemaker(s3, sm, model) -> list[str]:
     return answered
 
 
+def cli_args(config, out: str, *extra: str) -> list[str]:
+    """`ocrkit batch s3://scans/crops/ --out OUT --cloud aws EXTRA --batch-config CONFIG`."""
+    return [
+        "batch",
+        "s3://scans/crops/",
+        "--out",
+        out,
+        "--cloud",
+        "aws",
+        *extra,
+        "--batch-config",
+        str(config),
+    ]
+
+
 def test_dry_run_prints_the_plan_and_its_cost_and_writes_nothing(deployed, capsys):
     sm, s3, config = deployed
-    code = run(
-        [
-            "batch",
-            "s3://scans/crops/",
-            "--out",
-            "s3://results/ocr/",
-            "--cloud",
-            "aws",
-            "--dry-run",
-            "--batch-config",
-            str(config),
-        ]
-    )
+    code = run(cli_args(config, "s3://results/ocr/", "--dry-run"))
     out = capsys.readouterr().out
     assert code == 0, out
     assert MODEL in out and "ml.g4dn.xlarge x 1" in out and "5 to run" in out
@@ -131,21 +134,7 @@ def test_dry_run_prints_the_plan_and_its_cost_and_writes_nothing(deployed, capsy
 
 def test_dry_run_json_has_the_estimate(deployed, capsys):
     _, _, config = deployed
-    code = run(
-        [
-            "batch",
-            "s3://scans/crops/",
-            "--out",
-            "s3://results/ocr/",
-            "--cloud",
-            "aws",
-            "--dry-run",
-            "--summary",
-            "json",
-            "--batch-config",
-            str(config),
-        ]
-    )
+    code = run(cli_args(config, "s3://results/ocr/", "--dry-run", "--summary", "json"))
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["started"] is False
     est = doc["plan"]["estimate"]
@@ -166,19 +155,7 @@ def test_job_request_then_outputs_gathered_into_results(deployed, model, monkeyp
         return original(self, read, status)
 
     monkeypatch.setattr(Waiter, "until", until)
-    code = run(
-        [
-            "batch",
-            "s3://scans/crops/",
-            "--out",
-            "s3://results/ocr/",
-            "--cloud",
-            "aws",
-            "--yes",
-            "--batch-config",
-            str(config),
-        ]
-    )
+    code = run(cli_args(config, "s3://results/ocr/", "--yes"))
     assert code == 0, capsys.readouterr()
 
     # the request as moto stored it

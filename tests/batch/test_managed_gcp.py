@@ -135,6 +135,21 @@ def finished(read):
     return done
 
 
+def cli_args(config, out: str, *extra: str) -> list[str]:
+    """`ocrkit batch gs://scans/crops/ --out OUT --cloud gcp EXTRA --batch-config CONFIG`."""
+    return [
+        "batch",
+        "gs://scans/crops/",
+        "--out",
+        out,
+        "--cloud",
+        "gcp",
+        *extra,
+        "--batch-config",
+        str(config),
+    ]
+
+
 @pytest.mark.parametrize("echo_image", [False, True], ids=["instance-is-the-uri", "instance-is-the-image"])
 def test_job_request_then_predictions_gathered(deployed, handler, monkeypatch, capsys, echo_image):
     client, jobs, model, config = deployed
@@ -146,19 +161,7 @@ def test_job_request_then_predictions_gathered(deployed, handler, monkeypatch, c
         return original(self, finished(read), status)
 
     monkeypatch.setattr(Waiter, "until", until)
-    code = run(
-        [
-            "batch",
-            "gs://scans/crops/",
-            "--out",
-            "gs://results/ocr/",
-            "--cloud",
-            "gcp",
-            "--yes",
-            "--batch-config",
-            str(config),
-        ]
-    )
+    code = run(cli_args(config, "gs://results/ocr/", "--yes"))
     assert code == 0, capsys.readouterr()
     job = stored[0]
     assert job.model == model and job.input_config.instances_format == "file-list"
@@ -180,19 +183,7 @@ def test_an_image_with_no_prediction_line_is_an_error_row(deployed, monkeypatch,
     client, _, _, config = deployed
     original = Waiter.until
     monkeypatch.setattr(Waiter, "until", lambda self, read, status: original(self, finished(read), status))
-    code = run(
-        [
-            "batch",
-            "gs://scans/crops/",
-            "--out",
-            "gs://results/ocr/r.jsonl",
-            "--cloud",
-            "gcp",
-            "--yes",
-            "--batch-config",
-            str(config),
-        ]
-    )
+    code = run(cli_args(config, "gs://results/ocr/r.jsonl", "--yes"))
     assert code == 0, capsys.readouterr()
     body = client.bucket("results").blob("ocr/r.jsonl").download_as_bytes().decode()
     rows = [json.loads(x) for x in body.splitlines()]
@@ -201,19 +192,7 @@ def test_an_image_with_no_prediction_line_is_an_error_row(deployed, monkeypatch,
 
 def test_dry_run_shows_node_hours_and_writes_nothing(deployed, capsys):
     client, jobs, _, config = deployed
-    code = run(
-        [
-            "batch",
-            "gs://scans/crops/",
-            "--out",
-            "gs://results/ocr/",
-            "--cloud",
-            "gcp",
-            "--dry-run",
-            "--batch-config",
-            str(config),
-        ]
-    )
+    code = run(cli_args(config, "gs://results/ocr/", "--dry-run"))
     out = capsys.readouterr().out
     assert code == 0 and "vertex.batch.n1-standard-4" in out and "vertex.batch.gpu.nvidia-tesla-t4" in out
     assert list(client.list_blobs("results")) == []

@@ -16,28 +16,21 @@ from typing import Any
 
 from ocrkit.batch.managed import (
     AwsBatchConfig,
-    Status,
-    Waiter,
+    ManagedRunner,
     chunks,
     content_type_for,
-    job_stamp,
     row_from_body,
 )
 from ocrkit.batch.records import ResultRow
 from ocrkit.batch.runners.base import Emit
 from ocrkit.batch.sources import Source
-from ocrkit.batch.urls import BucketUrl, parse_bucket_url
+from ocrkit.batch.urls import parse_bucket_url
 from ocrkit.errors import OcrkitError
 
 DONE = ("Completed", "Failed", "Stopped")
 #: concurrent GETs while gathering the .out objects (one per image)
 GATHER_THREADS = 16
 TAG_KEY = "ocrkit:deployment"
-
-
-def job_name(deployment: str, stamp: str) -> str:
-    """<deployment>-batch-<UTC stamp>, within SageMaker's 63 characters."""
-    return f"{deployment[:40]}-batch-{stamp}"
 
 
 def manifest_document(bucket: str, keys: list[str]) -> list:
@@ -74,30 +67,14 @@ def transform_request(
     }
 
 
-class SageMakerTransformRunner:
+class SageMakerTransformRunner(ManagedRunner):
     name = "sagemaker-transform"
 
-    def __init__(
-        self,
-        session: Any,  # ocrkit.providers.aws.session.AwsSession
-        deployment: str,
-        model: str,
-        config: AwsBatchConfig,
-        results: BucketUrl,
-        *,
-        waiter: Waiter | None = None,
-        stamp: str | None = None,
-    ) -> None:
-        self.session = session
-        self.deployment = deployment
-        self.model = model
-        self.config = config
-        self.results = results
-        self.waiter = waiter or Waiter(config.poll_s)
-        self.job = job_name(deployment, stamp or job_stamp())
-        self.work = results.child(f"{results.key}.jobs/{self.job}/")
-        self.status: Status | None = None
-        self.final: dict[str, Any] = {}
+    final: dict[str, Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.final = {}
 
     @property
     def sm(self) -> Any:
@@ -115,10 +92,7 @@ class SageMakerTransformRunner:
                 self.sm.describe_model(ModelName=self.model)
             except Exception as exc:
                 if is_not_found(exc) or "Could not find model" in str(exc):
-                    raise OcrkitError(
-                        f"the SageMaker model {self.model} of '{self.deployment}' no longer exists",
-                        hint="deploy again: ocrkit deploy --cloud aws",
-                    ) from None
+                    raise self.model_gone("SageMaker", "aws") from None
                 raise
 
     def run(self, source: Source, pending: list[str], emit: Emit) -> None:

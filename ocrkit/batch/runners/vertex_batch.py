@@ -15,12 +15,12 @@ import hashlib
 import json
 from typing import Any
 
-from ocrkit.batch.managed import GcpBatchConfig, Status, Waiter, chunks, job_stamp, row_from_answer
+from ocrkit.batch.managed import GcpBatchConfig, ManagedRunner, chunks, row_from_answer
 from ocrkit.batch.records import ResultRow
 from ocrkit.batch.runners.base import Emit
 from ocrkit.batch.sources import Source
 from ocrkit.batch.storage import GcsStore
-from ocrkit.batch.urls import BucketUrl, parse_bucket_url
+from ocrkit.batch.urls import parse_bucket_url
 from ocrkit.errors import OcrkitError
 
 DONE = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED")
@@ -56,30 +56,12 @@ def is_output_file(name: str) -> bool:
     return leaf.startswith(("predictions", "prediction.results", "errors", "prediction.errors"))
 
 
-class VertexBatchRunner:
+class VertexBatchRunner(ManagedRunner):
     name = "vertex-batch"
 
-    def __init__(
-        self,
-        session: Any,  # ocrkit.providers.gcp.session.GcpSession
-        deployment: str,
-        model: str,
-        config: GcpBatchConfig,
-        results: BucketUrl,
-        *,
-        waiter: Waiter | None = None,
-        stamp: str | None = None,
-    ) -> None:
-        self.session = session
-        self.deployment = deployment
-        self.model = model
-        self.config = config
-        self.results = results
-        self.waiter = waiter or Waiter(config.poll_s)
-        self.display_name = f"{deployment[:40]}-batch-{stamp or job_stamp()}"
-        self.work = results.child(f"{results.key}.jobs/{self.display_name}/")
-        self.store = GcsStore(results)
-        self.status: Status | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.store = GcsStore(self.results)
         self.job_name: str | None = None
         self.final: Any = None
         self.total = 0
@@ -93,10 +75,7 @@ class VertexBatchRunner:
                 self.session.models().get_model(name=self.model)
             except Exception as exc:
                 if is_not_found(exc):
-                    raise OcrkitError(
-                        f"the Vertex AI model {self.model} of '{self.deployment}' no longer exists",
-                        hint="deploy again: ocrkit deploy --cloud gcp",
-                    ) from None
+                    raise self.model_gone("Vertex AI", "gcp") from None
                 raise
 
     def run(self, source: Source, pending: list[str], emit: Emit) -> None:
@@ -107,7 +86,7 @@ class VertexBatchRunner:
         self.store.put(list_key, ("\n".join(pending) + "\n").encode(), "text/plain")
         output_prefix = f"gs://{self.work.bucket}/{self.work.key}output"
         job = batch_job(
-            self.display_name,
+            self.job,
             self.model,
             f"gs://{self.work.bucket}/{list_key}",
             output_prefix,
@@ -140,7 +119,7 @@ class VertexBatchRunner:
         done = (stats.successful_count + stats.failed_count) if stats else 0
         if self.status is not None and done:
             self.status(f"batch prediction job: {state}", done, self.total)
-        return f"batch prediction job {self.display_name}: {state}", state in DONE
+        return f"batch prediction job {self.job}: {state}", state in DONE
 
     def _gather(self, source: Source, pending: list[str], prefix: str) -> list[ResultRow]:
         answers: dict[str, ResultRow] = {}
