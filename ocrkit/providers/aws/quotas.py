@@ -68,7 +68,8 @@ def check_endpoint_quota(client: Any, instance_type: str, needed: int) -> QuotaC
             f"this account's quota '{name}' is {value:g}, and the endpoint needs {needed}: SageMaker "
             "would refuse to create it. New accounts often start at 0 for GPU instances. Request an "
             f"increase in the Service Quotas console (AWS services > Amazon SageMaker > '{name}'), or "
-            "deploy with a CPU instance type (sagemaker.instance_type, processor: cpu) meanwhile",
+            "serve without a GPU meanwhile: --serving cpu-endpoint, serverless-endpoint or function "
+            "(`ocrkit cost --serving all` compares them)",
         )
     return QuotaCheck(name, value, needed, f"quota '{name}' is {value:g}; the endpoint needs {needed}")
 

@@ -107,7 +107,10 @@ def test_zero_quota_is_explained() -> None:
     check = check_endpoint_quota(quotas, "ml.g4dn.xlarge", 1)
     assert check.known and not check.enough
     assert (
-        "is 0" in check.message and "Request an increase" in check.message and "New accounts" in check.message
+        "is 0" in check.message
+        and "Request an increase" in check.message
+        and "New accounts" in check.message
+        and "--serving cpu-endpoint" in check.message
     )
 
 
