@@ -43,6 +43,9 @@ from ocrkit.errors import OcrkitError
 TRIGGER_OF = {"aws": TriggerKind.s3, "gcp": TriggerKind.gcs}
 
 CLOUDS = ("aws", "gcp", "local")
+_PROJECT_HELP = (
+    "GCP project (default: the state file's, else project: in the config, GOOGLE_CLOUD_PROJECT, ADC)."
+)
 ACTION_STYLE = {"create": "green", "update": "yellow", "delete": "red", "noop": "dim"}
 
 
@@ -299,7 +302,7 @@ def register(app: typer.Typer) -> None:
         project: str | None = typer.Option(
             None,
             "--project",
-            help="GCP project (default: project: in the config, GOOGLE_CLOUD_PROJECT, ADC).",
+            help=_PROJECT_HELP,
             show_default=False,
         ),
         public: bool = typer.Option(
@@ -405,20 +408,24 @@ def register(app: typer.Typer) -> None:
             help="Cloud region (default: the deployment's). With --all: the region to search; 'all' for "
             "every AWS region.",
         ),
+        project: str | None = typer.Option(None, "--project", help=_PROJECT_HELP, show_default=False),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
         all_: bool = typer.Option(False, "--all", help=status_all.ALL_HELP),
         idle_hours: float = typer.Option(24.0, "--idle-hours", help=status_all.IDLE_HOURS_HELP),
         fail_on_idle: bool = typer.Option(False, "--fail-on-idle", help=status_all.FAIL_ON_IDLE_HELP),
     ) -> None:
         if all_:
-            if name or config:
-                raise OcrkitError("--all lists every deployment: it takes no --name or --config")
+            if name or config or project:
+                raise OcrkitError(
+                    "--all lists every deployment: it takes no --name, --config or --project (on GCP it "
+                    "searches GOOGLE_CLOUD_PROJECT's project and every project a state file here names)"
+                )
             picked = _cloud(cloud) if cloud else None
             return status_all.run_all(picked, region, idle_hours, fail_on_idle, fmt, _stdout())
         if fail_on_idle or idle_hours != 24.0:
             raise OcrkitError("--idle-hours and --fail-on-idle apply to status --all")
         cloud = _cloud(cloud or "aws")
-        provider, state = _deployed(cloud, name, config, region, by_tags=True)
+        provider, state = _deployed(cloud, name, config, region, by_tags=True, project=project)
         report = provider.status(state)
         if isinstance(state, pipeline.DetachedState) and fmt is OutputFormat.table:
             _stderr().print(
@@ -437,6 +444,7 @@ def register(app: typer.Typer) -> None:
         name: str | None = typer.Option(None, "--name", help=_NAME_HELP, show_default=False),
         config: Path | None = typer.Option(None, "--config", help=_CONFIG_HELP, show_default=False),
         region: str | None = typer.Option(None, "--region", help="Cloud region (default: the deployment's)."),
+        project: str | None = typer.Option(None, "--project", help=_PROJECT_HELP, show_default=False),
         content_type: str | None = typer.Option(
             None, "--content-type", help="Content-Type to send (default: from the file's bytes)."
         ),
@@ -447,7 +455,7 @@ def register(app: typer.Typer) -> None:
             body = image.read_bytes()
         except OSError as exc:
             raise OcrkitError(f"cannot read {image}: {exc.strerror or exc}") from None
-        provider, state = _deployed(cloud, name, config, region)
+        provider, state = _deployed(cloud, name, config, region, project=project)
         result = provider.invoke(state, body, content_type or _guess_type(image, body))
         text = result.body.decode("utf-8", errors="replace")
         if fmt is OutputFormat.json:
@@ -471,11 +479,12 @@ def register(app: typer.Typer) -> None:
         name: str | None = typer.Option(None, "--name", help=_NAME_HELP, show_default=False),
         config: Path | None = typer.Option(None, "--config", help=_CONFIG_HELP, show_default=False),
         region: str | None = typer.Option(None, "--region", help="Cloud region (default: the deployment's)."),
+        project: str | None = typer.Option(None, "--project", help=_PROJECT_HELP, show_default=False),
         yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking."),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help=_FORMAT_HELP),
     ) -> None:
         cloud = _cloud(cloud)
-        provider, deployment = _target(cloud, name, config, region)
+        provider, deployment = _target(cloud, name, config, region, project)
         state = load_state(deployment, cloud)
         err = _stderr()
         if state is None and fmt is OutputFormat.table:
@@ -532,11 +541,15 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
-def _target(cloud: str, name: str | None, config: Path | None, region: str | None) -> tuple[Any, str]:
-    """The provider and the deployment's name (--name, else the config's); the config's region and
-    profile are used where neither the command line nor the state file says."""
-    provider = _provider(cloud, region)
-    spec = _spec_of(_load(provider, config, {"name": name}))
+def _target(
+    cloud: str, name: str | None, config: Path | None, region: str | None, project: str | None = None
+) -> tuple[Any, str]:
+    """The provider and the deployment's name (--name, else the config's); the config's region, profile
+    and project are used where neither the command line nor the state file says."""
+    if project and cloud != "gcp":
+        raise OcrkitError(f"--project applies to --cloud gcp, not --cloud {cloud}")
+    provider = _provider(cloud, region, project)
+    spec = _spec_of(_load(provider, config, {"name": name, "project": project}))
     if hasattr(provider, "default_region"):
         provider.default_region = getattr(spec, "region", None)
         provider.default_profile = getattr(spec, "profile", None)
@@ -546,10 +559,16 @@ def _target(cloud: str, name: str | None, config: Path | None, region: str | Non
 
 
 def _deployed(
-    cloud: str, name: str | None, config: Path | None, region: str | None, *, by_tags: bool = False
+    cloud: str,
+    name: str | None,
+    config: Path | None,
+    region: str | None,
+    *,
+    by_tags: bool = False,
+    project: str | None = None,
 ) -> tuple[Any, Any]:
     """The deployment's state file; with `by_tags` (status), else its resources found by tag / label."""
-    provider, deployment = _target(cloud, name, config, region)
+    provider, deployment = _target(cloud, name, config, region, project)
     state = load_state(deployment, cloud)
     searched = ""
     if (state is None or not state.resources) and by_tags and cloud != "local":

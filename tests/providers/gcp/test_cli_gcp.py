@@ -74,3 +74,42 @@ def test_gcp_only_options_are_refused_elsewhere(capsys, tmp_path, monkeypatch) -
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, "deploy", "--cloud", "aws", "--project", "p-12345", "--dry-run")
     assert code != 0 and "--project and --public apply to --cloud gcp" in err
+
+
+@pytest.mark.slow
+def test_status_and_teardown_find_a_deployment_in_another_project(
+    gcp, capsys, fake_weights, no_put, tmp_path
+) -> None:
+    """With the state file gone, `--project` says where to look by labels (the default project has nothing)."""
+    base = ["--cloud", "gcp", "--name", "elsewhere"]
+    code, _, err = run(
+        capsys, "deploy", *base, "--project", "other-project", "--weights", str(fake_weights), "--yes"
+    )
+    assert code == 0, err
+    state = load_state("elsewhere", "gcp")
+    assert state is not None and state.outputs["project"] == "other-project"
+    for path in (tmp_path / ".ocrkit" / "state").glob("elsewhere*"):
+        path.unlink()
+    assert load_state("elsewhere", "gcp") is None
+
+    def found(*extra: str) -> set[str]:
+        code, out, err = run(capsys, "status", *base, *extra, "--format", "json")
+        return {r["resource"] for r in json.loads(out)["resources"]} if code == 0 else set()
+
+    # bucket names are global, so the default project sees only the bucket; the rest lives in the other
+    assert found() <= {"bucket"}
+    everything = found("--project", "other-project")
+    assert {"bucket", "endpoint", "function"} <= everything, everything
+
+    code, out, err = run(capsys, "teardown", *base, "--project", "other-project", "--yes")
+    assert code == 0, err
+    assert "Nothing billable remains" in out
+    assert found("--project", "other-project") == set()
+
+
+def test_project_is_refused_where_it_does_not_apply(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "teardown", "--cloud", "aws", "--name", "x", "--project", "p-12345", "--yes")
+    assert code == 2 and "--project applies to --cloud gcp" in err
+    code, _, err = run(capsys, "status", "--all", "--project", "p-12345")
+    assert code == 2 and "--all" in err and "--project" in err
