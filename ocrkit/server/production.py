@@ -16,9 +16,10 @@ Each worker's app is the model server (`ocrkit.server.app.ServerApp`: `/predict`
 - one JSON log line per request on stderr (`ocrkit.server.jsonlog`).
 
 The model sits behind `BatchingBackend` (dynamic batching, the default) or an `InProcessBackend` that
-runs one request at a time (`batching=False`), and uses `model_threads` CPU threads per worker (cores /
-workers unless `torch_threads` says otherwise): threads beyond the free cores make each of torch's
-parallel steps wait for a thread that is not running.
+runs one request at a time (`batching=False`), and uses `model_threads` CPU threads per worker ((cores - 1)
+/ workers, at least 1, unless `torch_threads` says otherwise): threads beyond the free cores make each
+of torch's parallel steps wait for a thread that is not running, and one core is left to the workers'
+own threads (accepting, refusing, decoding images, writing answers).
 
 gunicorn is imported only by `run` (the module imports with the standard library alone).
 """
@@ -100,7 +101,7 @@ class ServeOptions:
     quantize: str = "none"
     engine: str | None = None  # torch | onnx; None: $OCRKIT_ENGINE, else torch
     max_len: int | None = None  # tokens per image at most; default the model's (100, the report's)
-    torch_threads: int | None = None  # CPU threads per worker for the model; default cores / workers
+    torch_threads: int | None = None  # CPU threads per worker for the model; default (cores - 1) / workers
     predictor: str | None = None  # "module:callable" returning a Predictor, instead of weights
     name: str = "ocrkit"
     log_level: str = "info"
@@ -146,10 +147,18 @@ class ServeOptions:
 
     @property
     def model_threads(self) -> int:
-        """CPU threads the model may use in each worker: workers x threads never exceeds the cores."""
+        """CPU threads the model may use in each worker: all the cores but one, shared by the workers.
+
+        The core left over runs the workers' own threads (the main loop that accepts connections and
+        refuses overload, the request threads that decode images and write answers). When the model's
+        parallel threads take every core, each wake-up of those threads takes a core from one of the
+        model's threads and the whole parallel step waits for it: on 2 cores, 2 model threads read 2.5-22
+        images a second at 32 clients and lost up to half of that to a retry storm's wake-ups; 1 thread
+        read 31-43, storm or not (README, "Overload").
+        """
         if self.torch_threads is not None:
             return self.torch_threads
-        return max(1, (os.cpu_count() or 1) // self.workers)
+        return max(1, (available_cores() - 1) // self.workers)
 
     @property
     def worker_threads(self) -> int:
@@ -174,6 +183,14 @@ class ServeOptions:
 
     def with_(self, **changes: object) -> ServeOptions:
         return replace(self, **changes)
+
+
+def available_cores() -> int:
+    """The CPUs this process may run on (its affinity mask), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 # -- the predictor ---------------------------------------------------------------------------------

@@ -156,6 +156,20 @@ def test_options_are_checked() -> None:
         ServeOptions(torch_threads=0)
 
 
+@pytest.mark.parametrize(
+    ("cores", "workers", "threads"), [(1, 1, 1), (2, 1, 1), (2, 2, 1), (4, 1, 3), (8, 2, 3), (8, 4, 1)]
+)
+def test_the_model_leaves_a_core_to_the_workers_own_threads(monkeypatch, cores, workers, threads) -> None:
+    """On 2 cores the model once took both (cores / workers): every wake-up of the main loop (a retry
+    storm's accepts and refusals) or of a request thread then stalled torch's parallel steps."""
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert ServeOptions(workers=workers).model_threads == threads
+    assert ServeOptions(workers=workers, torch_threads=2).model_threads == 2  # asked for: as asked
+
+
 def test_gunicorn_is_configured_for_bounded_concurrency() -> None:
     s = gunicorn_settings(ServeOptions(port=9000, workers=2, max_inflight=4, timeout_s=5))
     assert s["bind"] == ["127.0.0.1:9000"] and s["workers"] == 2
