@@ -156,6 +156,14 @@ def test_options_are_checked() -> None:
         ServeOptions(torch_threads=0)
 
 
+def test_a_refusal_is_answered_as_late_as_retry_after_says() -> None:
+    assert ServeOptions().refusal_delay_s == 1.0
+    assert ServeOptions(retry_after_s=3).refusal_delay_s == 3.0
+    assert ServeOptions(shed_delay_s=0.25).refusal_delay_s == 0.25
+    with pytest.raises(OcrkitError, match="shed_delay_s"):
+        ServeOptions(shed_delay_s=-1)
+
+
 @pytest.mark.parametrize(
     ("cores", "workers", "threads"), [(1, 1, 1), (2, 1, 1), (2, 2, 1), (4, 1, 3), (8, 2, 3), (8, 4, 1)]
 )
