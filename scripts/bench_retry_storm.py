@@ -56,7 +56,7 @@ class Level:
     model_images: int  # the server's own counter, this level
     model_batches: int
     server_rejected: int
-    server_cpu_s: float
+    server_cpu_s: float | None  # None: a server not started here (--url)
     loadgen_cpu_s: float
 
     @property
@@ -69,7 +69,9 @@ class Level:
 
     @property
     def server_cpu_per_image(self) -> float | None:
-        return self.server_cpu_s / self.model_images if self.model_images else None
+        if self.server_cpu_s is None or not self.model_images:
+            return None
+        return self.server_cpu_s / self.model_images
 
     def to_json(self) -> dict:
         return {
@@ -142,7 +144,7 @@ def run_level(args: argparse.Namespace, url: str, server_pid: int | None, pair: 
         model_images=delta("ocrkit_model_images_total"),
         model_batches=delta("ocrkit_model_batches_total"),
         server_rejected=delta("ocrkit_http_requests_rejected_total"),
-        server_cpu_s=round(cpu_after - cpu_before, 2) if server_pid else float("nan"),
+        server_cpu_s=round(cpu_after - cpu_before, 2) if server_pid else None,
         loadgen_cpu_s=round(doc["cpu_s"], 2),
     )
 
@@ -290,6 +292,7 @@ def measure(args: argparse.Namespace, url: str, pid: int | None) -> dict:
         "machine": machine(),
         "server_nice": args.server_nice if pid else None,
         "server_session_nice": autogroup_nice(pid) if pid else None,
+        "serve_args": args.serve_arg if pid else None,
         "loadgen_nice": args.loadgen_nice,
         "duration_s": args.duration,
         "levels": [lv.to_json() for lv in levels],
@@ -335,7 +338,7 @@ def print_table(doc: dict) -> None:
             str(lv["refused"]),
             f"{lv['images_per_s']:.2f}",
             f"{lv['mean_batch']:.2f}",
-            f"{lv['server_cpu_s']:.1f}",
+            "-" if lv["server_cpu_s"] is None else f"{lv['server_cpu_s']:.1f}",
             "-" if per is None else f"{per:.3f}",
             f"{lv['loadgen_cpu_s']:.1f}",
         )

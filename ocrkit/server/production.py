@@ -155,9 +155,9 @@ class ServeOptions:
         The core left over runs the workers' own threads (the main loop that accepts connections and
         refuses overload, the request threads that decode images and write answers). When the model's
         parallel threads take every core, each wake-up of those threads takes a core from one of the
-        model's threads and the whole parallel step waits for it: on 2 cores, 2 model threads read 2.5-22
-        images a second at 32 clients and lost up to half of that to a retry storm's wake-ups; 1 thread
-        read 31-43, storm or not (README, "Overload").
+        model's threads and the whole parallel step waits for it: on 2 cores shared with other jobs, 2
+        model threads read 2.7-13.5 images a second at 0.07-0.31 CPU s each and a retry storm moved that
+        by 0.27-1.46x; 1 thread read 17-39 at 0.023-0.046 CPU s each (README, "Retry storm").
         """
         if self.torch_threads is not None:
             return self.torch_threads
