@@ -152,8 +152,9 @@ def register(app: typer.Typer) -> None:
             None,
             "--torch-threads",
             min=1,
-            help="CPU threads the model uses in each worker. Default: cores / workers. On a CPU shared "
-            "with other work, 1 avoids threads waiting for each other.",
+            help="CPU threads the model uses in each worker. Default: (cores - 1) / workers, at least 1 "
+            "(one core is left to accepting, refusing and answering). On a CPU shared with other work, 1 "
+            "avoids threads waiting for each other.",
             show_default=False,
         ),
         engine: Engine | None = typer.Option(

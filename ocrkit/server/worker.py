@@ -13,9 +13,11 @@ all 40 threads of a worker, and `/ping` stopped answering. Here:
   body trickled byte by byte is answered 408 too (`ocrkit.gateway.wsgi.read_body`);
 - a POST that the app would refuse for overload (`ProductionApp.shed_now`) is refused by the main loop
   as soon as its head is in: no thread, no HTTP parsing, no WSGI call. Its 503 is sent after
-  `shed_delay_s` (default 0.5 s, `OCRKIT_SHED_DELAY_S`) and the connection closed, so a client that
-  ignores Retry-After and resends at once can cost at most two refusals a second; the request
-  threads and the model keep the CPU (a retry storm of 64 clients once cut good answers to a third);
+  `shed_delay_s` (`OCRKIT_SHED_DELAY_S`; `ocrkit serve` sets it to the Retry-After, 1 s) and the
+  connection closed, so a client that ignores Retry-After and resends at once is refused no more often
+  than the header asks (each refusal still costs this loop about half a millisecond of CPU); the
+  request threads and the model keep the CPU (a retry storm of 64 clients once cut good answers to a
+  third);
 - errors in the HTTP message itself (a bad request line, bad chunked framing, ...) are answered with
   the JSON error envelope every other error uses, not gunicorn's HTML page.
 
@@ -42,7 +44,7 @@ from ocrkit.gateway.errors import Code
 HEADER_TIMEOUT_ENV = "OCRKIT_HEADER_TIMEOUT_S"
 BODY_TIMEOUT_ENV = "OCRKIT_BODY_TIMEOUT_S"
 SHED_DELAY_ENV = "OCRKIT_SHED_DELAY_S"
-DEFAULT_SHED_DELAY_S = 0.5
+DEFAULT_SHED_DELAY_S = 1.0  # the Retry-After ocrkit serve sends
 LINGER_S = 2.0  # after a refusal, unread request bytes are read and dropped this long (no RST)
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_BODY_TIMEOUT_S = 30.0

@@ -156,6 +156,28 @@ def test_options_are_checked() -> None:
         ServeOptions(torch_threads=0)
 
 
+def test_a_refusal_is_answered_as_late_as_retry_after_says() -> None:
+    assert ServeOptions().refusal_delay_s == 1.0
+    assert ServeOptions(retry_after_s=3).refusal_delay_s == 3.0
+    assert ServeOptions(shed_delay_s=0.25).refusal_delay_s == 0.25
+    with pytest.raises(OcrkitError, match="shed_delay_s"):
+        ServeOptions(shed_delay_s=-1)
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "threads"), [(1, 1, 1), (2, 1, 1), (2, 2, 1), (4, 1, 3), (8, 2, 3), (8, 4, 1)]
+)
+def test_the_model_leaves_a_core_to_the_workers_own_threads(monkeypatch, cores, workers, threads) -> None:
+    """On 2 cores the model once took both (cores / workers): every wake-up of the main loop (a retry
+    storm's accepts and refusals) or of a request thread then stalled torch's parallel steps."""
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert ServeOptions(workers=workers).model_threads == threads
+    assert ServeOptions(workers=workers, torch_threads=2).model_threads == 2  # asked for: as asked
+
+
 def test_gunicorn_is_configured_for_bounded_concurrency() -> None:
     s = gunicorn_settings(ServeOptions(port=9000, workers=2, max_inflight=4, timeout_s=5))
     assert s["bind"] == ["127.0.0.1:9000"] and s["workers"] == 2

@@ -34,7 +34,7 @@ class LocalDeploySpec(DeploySpecBase):
     max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 5.0
     device: str | None = None  # None: CUDA when available, else CPU
     max_len: Annotated[int, Field(ge=1, le=100)] | None = None  # tokens per image; default 100
-    torch_threads: PositiveInt | None = None  # CPU threads per worker; default cores / workers
+    torch_threads: PositiveInt | None = None  # CPU threads per worker; default (cores - 1) / workers
     log_level: str = "info"
     environment: dict[str, str] = {}  # extra variables for the server, e.g. OCRKIT_URL_ALLOWED_NETWORKS
     start_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 180.0  # deploy waits this long for /ping
