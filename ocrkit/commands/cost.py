@@ -254,6 +254,8 @@ def _render_serving(console: Console, c, chart) -> None:
         console.print(Text(f"Limits of {label(q)}: {q.limits}", style="dim"))
     for u in c.unpriced:
         console.print(Text(f"Not priced: {label(u)} in {u.region}: {u.reason}", style="dim"))
+    for u in c.gaps:
+        console.print(Text(f"Not priced: {label(u)} {u.config} in {u.region}: {u.reason}", style="dim"))
     lines = []
     for key, q in c.recommended.items():
         what = "overall" if key == "overall" else key.upper()

@@ -17,7 +17,7 @@ from ocrkit.costing.catalog import Catalog, load_catalog
 from ocrkit.costing.profiles import load_profile
 from ocrkit.costing.results import CLOUDS
 from ocrkit.costing.scenario import LoadedScenario
-from ocrkit.costing.serving import OPTIONS, Inputs, Quote, Unpriced, price_option
+from ocrkit.costing.serving import OPTIONS, Inputs, Quote, Unpriced, config_gaps, price_option
 from ocrkit.costing.traffic import Traffic
 from ocrkit.errors import ConfigError, OcrkitError
 from ocrkit.resources import configs_dir
@@ -79,6 +79,7 @@ class ServingComparison:
     notes: tuple[str, ...]
     grid: tuple[Decimal, ...] = ()  # requests a month, 10k to 10B on a log scale (the chart's x axis)
     curves: dict[str, list[tuple[Decimal | None, bool]]] | None = None  # label -> (monthly, meets) on grid
+    gaps: tuple[Unpriced, ...] = ()  # configurations of priced options that the region has no price for
 
     def price_dates(self) -> str:
         dates = sorted(e.as_of for c in self.catalogs.values() for e in c.data.prices.values())
@@ -115,10 +116,15 @@ def compare(
     }
     quotes: list[Quote] = []
     unpriced: list[Unpriced] = []
+    gaps: list[Unpriced] = []
     for inp in inputs.values():
         for option in options:
             result = price_option(option, inp)
-            (quotes if isinstance(result, Quote) else unpriced).append(result)  # type: ignore[arg-type]
+            if isinstance(result, Quote):
+                quotes.append(result)
+                gaps += config_gaps(option, inp)
+            else:
+                unpriced.append(result)
     if not quotes:
         raise OcrkitError(
             "no serving option could be priced: " + "; ".join(f"{label(u)}: {u.reason}" for u in unpriced)
@@ -152,6 +158,7 @@ def compare(
         notes=notes,
         grid=tuple(grid),
         curves=curves,
+        gaps=tuple(gaps),
     )
 
 

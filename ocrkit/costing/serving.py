@@ -70,15 +70,28 @@ AWS_INSTANCES = {
     "ml.m5.large": (2, 8, None),
     "ml.m5.xlarge": (4, 16, None),
 }
-VERTEX_MACHINES = {"n1-standard-2": (2, 7.5), "n2-standard-2": (2, 8), "n1-standard-4": (4, 15)}
+VERTEX_MACHINES = {
+    "n1-standard-2": (2, 7.5),
+    "n2-standard-2": (2, 8),
+    "n1-standard-4": (4, 15),
+    "g2-standard-4": (4, 16),
+}
+# The GPU host of each Vertex GPU configuration: a T4 attaches to N1 machines; an L4 comes with a G2 machine
+# (cloud.google.com/compute/docs/gpus), so G2 is never a CPU-only configuration.
+VERTEX_GPUS = {"n1-standard-4": ("T4", "nvidia-tesla-t4"), "g2-standard-4": ("L4", "nvidia-l4")}
+VERTEX_CPU_MACHINES = tuple(m for m in VERTEX_MACHINES if not m.startswith("g2-"))
+LAMBDA_ARCHES = ("x86_64", "arm64")
 
 
 @dataclass(frozen=True)
 class Unpriced:
+    """An option (config empty), or one configuration of an otherwise priced option, left unpriced."""
+
     cloud: str
     option: str
     region: str
     reason: str
+    config: str = ""
 
 
 @dataclass(frozen=True)
@@ -140,6 +153,42 @@ def price_option(option: str, inputs: Inputs) -> Quote | Unpriced:
         return Unpriced(inputs.cloud, option, inputs.catalog.region, why)
     meeting = [q for q in candidates if q.meets_slo]
     return min(meeting or candidates, key=lambda q: (q.monthly, q.p95_ms))
+
+
+def configurations(cloud: str, option: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The configurations an option weighs that need a price of their own, each with the catalog keys it needs
+    beyond the client path the option's configurations share (one list, used to price and to name gaps)."""
+    if cloud == "aws" and option in ("gpu-endpoint", "cpu-endpoint"):
+        gpu = option == "gpu-endpoint"
+        return [
+            (name, (f"sagemaker.hosting.{name}",))
+            for name, (_, _, gpu_name) in AWS_INSTANCES.items()
+            if (gpu_name is not None) == gpu
+        ]
+    if cloud == "aws" and option == "function":
+        return [(f"Lambda {arch}", (f"lambda.duration.{arch}",)) for arch in LAMBDA_ARCHES]
+    if cloud == "gcp" and option == "gpu-endpoint":
+        return [
+            (
+                f"{machine} + NVIDIA {gpu_name}",
+                (f"vertex.prediction.{machine}", f"vertex.prediction.gpu.{gpu_key}"),
+            )
+            for machine, (gpu_name, gpu_key) in VERTEX_GPUS.items()
+        ]
+    if cloud == "gcp" and option == "cpu-endpoint":
+        return [(machine, (f"vertex.prediction.{machine}",)) for machine in VERTEX_CPU_MACHINES]
+    return []
+
+
+def config_gaps(option: str, inputs: Inputs) -> list[Unpriced]:
+    """Configurations of an option that the region's catalog has no price for, one line each: the option may
+    still be priced by its other configurations, but the planner should see what was left out."""
+    gaps = []
+    for name, keys in configurations(inputs.cloud, option):
+        missing = _missing(inputs.catalog, list(keys))
+        if missing:
+            gaps.append(Unpriced(inputs.cloud, option, inputs.catalog.region, missing, config=name))
+    return gaps
 
 
 def _missing(catalog: Catalog, keys: list[str]) -> str:
@@ -348,10 +397,8 @@ def _aws_endpoint(inp: Inputs, option: str, gpu: bool) -> tuple[list[Quote], str
         "s3.standard.storage",
     ]
     quotes, missing = [], ""
-    for instance, (vcpus, mem_gib, gpu_name) in AWS_INSTANCES.items():
-        if (gpu_name is not None) != gpu:
-            continue
-        key = f"sagemaker.hosting.{instance}"
+    for instance, (key,) in configurations("aws", option):
+        vcpus, mem_gib, gpu_name = AWS_INSTANCES[instance]
         if not inp.catalog.has(key):
             continue
         missing = _missing(inp.catalog, path_keys)
@@ -411,24 +458,23 @@ def _aws_endpoint(inp: Inputs, option: str, gpu: bool) -> tuple[list[Quote], str
             )
         )
     if not quotes and not missing:
-        missing = f"no {'GPU' if gpu else 'CPU'} instance priced in {inp.catalog.region}"
+        keys = [key for _, (key,) in configurations("aws", option)]
+        missing = _missing(inp.catalog, keys) or f"no {'GPU' if gpu else 'CPU'} instance fits the model"
     return quotes, missing
 
 
 def _gcp_endpoint(inp: Inputs, option: str, gpu: bool) -> tuple[list[Quote], str]:
-    """Vertex AI prediction nodes: CPU machine types, or n1-standard-4 with a T4 (T4s attach to N1 only)."""
-    quotes, missing = [], ""
-    machines = ["n1-standard-4"] if gpu else [m for m in VERTEX_MACHINES]
+    """Vertex AI prediction nodes: CPU machine types, or a GPU machine (n1-standard-4 + T4, g2-standard-4 +
+    L4)."""
+    quotes, why_not = [], []
+    machines = list(VERTEX_GPUS) if gpu else list(VERTEX_CPU_MACHINES)
     for machine in machines:
-        if not inp.catalog.has(f"vertex.prediction.{machine}"):
-            missing = missing or f"no price in {inp.catalog.region} for vertex.prediction.{machine}"
-            continue
-        quote, why_not = _gcp_node(inp, option, gpu, machine)
+        quote, why = _gcp_node(inp, option, gpu, machine)
         if quote is None:
-            missing = why_not
+            why_not.append(why)
         else:
             quotes.append(quote)
-    return quotes, "" if quotes else missing
+    return quotes, "" if quotes else "; ".join(dict.fromkeys(why_not))
 
 
 def _gcp_node(inp: Inputs, option: str, gpu: bool, machine: str) -> tuple[Quote | None, str]:
@@ -441,16 +487,17 @@ def _gcp_node(inp: Inputs, option: str, gpu: bool, machine: str) -> tuple[Quote 
         "apigateway.calls",
         "gcs.standard.storage",
     ]
+    gpu_name, gpu_key = VERTEX_GPUS[machine] if gpu else ("", "")
     if gpu:
-        keys.append("vertex.prediction.gpu.nvidia-tesla-t4")
+        keys.append(f"vertex.prediction.gpu.{gpu_key}")
     missing = _missing(inp.catalog, keys)
     if missing:
         return None, missing
     vcpus, mem_gb = VERTEX_MACHINES[machine]
     if gpu:
-        found = inp.profiles.gpu(t.model, "T4")
+        found = inp.profiles.gpu(t.model, gpu_name)
         if found is None:
-            return None, f"no speed profile for the {t.model} model on an NVIDIA T4"
+            return None, f"no speed profile for the {t.model} model on an NVIDIA {gpu_name}"
         profile, why = found
         speed = gpu_speed(profile)
     else:
@@ -480,13 +527,13 @@ def _gcp_node(inp: Inputs, option: str, gpu: bool, machine: str) -> tuple[Quote 
             service="vertex",
             label="Vertex AI",
             key="vertex.endpoint.gpu",
-            item=f"NVIDIA T4 on the prediction node(s), {instances} x {inp.hours:f} h",
+            item=f"NVIDIA {gpu_name} on the prediction node(s), {instances} x {inp.hours:f} h",
             quantity=node_hours,
-            price_key="vertex.prediction.gpu.nvidia-tesla-t4",
+            price_key=f"vertex.prediction.gpu.{gpu_key}",
             field="traffic",
         )
-        hourly += inp.catalog.entry("vertex.prediction.gpu.nvidia-tesla-t4").list_price
-        config = f"{machine} + NVIDIA T4"
+        hourly += inp.catalog.entry(f"vertex.prediction.gpu.{gpu_key}").list_price
+        config = f"{machine} + NVIDIA {gpu_name}"
     proxy_ms = _ms(speed.p50_ms + PROXY_OVERHEAD_MS)
     path = (
         _gcp_api_gateway(inp)
@@ -605,7 +652,7 @@ def _aws_function(inp: Inputs) -> tuple[list[Quote], str]:
     t = inp.traffic
     profile, why = inp.profiles.cpu(t.model)
     quotes, missing = [], ""
-    for arch in ("x86_64", "arm64"):
+    for arch in LAMBDA_ARCHES:
         keys = ["lambda.requests", f"lambda.duration.{arch}", "apigateway.http.requests"]
         missing = _missing(inp.catalog, keys)
         if missing:

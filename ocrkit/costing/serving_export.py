@@ -70,6 +70,10 @@ def to_dict(c: ServingComparison) -> dict:
         "not_priced": [
             {"cloud": u.cloud, "option": u.option, "region": u.region, "reason": u.reason} for u in c.unpriced
         ],
+        "not_priced_configs": [
+            {"cloud": u.cloud, "option": u.option, "config": u.config, "region": u.region, "reason": u.reason}
+            for u in c.gaps
+        ],
         "recommended": {
             **(_rec(c.recommended.get("overall")) or {}),
             "per_cloud": {k: _rec(v) for k, v in c.recommended.items() if k != "overall"},
@@ -137,4 +141,6 @@ def to_markdown(c: ServingComparison) -> str:
         lines.append(f"- break-even {b.a} = {b.b}: {b.requests_per_month:,.0f} requests a month")
     for u in c.unpriced:
         lines.append(f"- not priced: {label(u)} in {u.region}: {u.reason}")
+    for u in c.gaps:
+        lines.append(f"- not priced: {label(u)} {u.config} in {u.region}: {u.reason}")
     return "\n".join(lines) + "\n"

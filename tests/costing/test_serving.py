@@ -163,7 +163,43 @@ def test_a_region_without_a_price_leaves_the_option_out_and_says_why():
     assert isinstance(result, serving.Unpriced)
     assert "sagemaker.serverless.compute" in result.reason
     gpu = serving.price_option("gpu-endpoint", inputs("aws", "us-west-2", traffic(1_000_000)))
-    assert isinstance(gpu, serving.Unpriced) and "no GPU instance priced in us-west-2" in gpu.reason
+    assert isinstance(gpu, serving.Unpriced) and gpu.reason == (
+        "no price in us-west-2 for sagemaker.hosting.ml.g4dn.xlarge, sagemaker.hosting.ml.g5.xlarge"
+    )
+
+
+def test_a_priced_option_names_each_configuration_the_region_has_no_price_for():
+    """eu-west-1 prices ml.g4dn.xlarge (an AWS bill) but no ml.g5.xlarge: the GPU endpoint is priced with
+    the g4dn and the g5 is named as left out, with the catalog key that is missing."""
+    eu = inputs("aws", "eu-west-1", traffic(1_000_000))
+    assert isinstance(serving.price_option("gpu-endpoint", eu), serving.Quote)
+    gaps = serving.config_gaps("gpu-endpoint", eu)
+    assert [(g.config, g.reason) for g in gaps] == [
+        ("ml.g5.xlarge", "no price in eu-west-1 for sagemaker.hosting.ml.g5.xlarge")
+    ]
+    assert {g.config for g in serving.config_gaps("cpu-endpoint", eu)} == {"ml.c6i.large", "ml.m5.large"}
+    assert serving.config_gaps("function", eu) == []  # x86_64 and arm64 both priced
+    for region in ("us-east4", "us-central1", "europe-west4"):
+        gaps = serving.config_gaps("gpu-endpoint", inputs("gcp", region, traffic(1_000_000)))
+        assert [g.config for g in gaps] == ["g2-standard-4 + NVIDIA L4"], region
+        assert "vertex.prediction.g2-standard-4" in gaps[0].reason
+
+
+def test_the_comparison_prints_and_exports_the_configurations_left_out(capsys):
+    args = ("--scenario", "baseline", "--serving", "gpu-endpoint,cpu-endpoint", "--region", "eu-west-1")
+    code, out, _ = run(capsys, *args, "--format", "json")
+    assert code == 0
+    left_out = {(g["cloud"], g["option"], g["config"]) for g in json.loads(out)["not_priced_configs"]}
+    assert ("aws", "gpu-endpoint", "ml.g5.xlarge") in left_out
+    assert ("aws", "cpu-endpoint", "ml.c6i.large") in left_out
+    assert ("gcp", "gpu-endpoint", "g2-standard-4 + NVIDIA L4") in left_out
+    code, out, _ = run(capsys, *args, "--cloud", "aws")
+    assert code == 0
+    text = " ".join(out.split())  # the table wraps long lines
+    assert (
+        "Not priced: aws/gpu-endpoint ml.g5.xlarge in eu-west-1: no price in eu-west-1 for "
+        "sagemaker.hosting.ml.g5.xlarge" in text
+    )
 
 
 def test_the_new_aws_regions_price_lambda_http_api_and_s3_from_their_own_figures():
@@ -391,6 +427,77 @@ def test_vertex_gpu_endpoint_in_europe_west4_node_plus_t4():
     assert q.committed["1yr"] == q.monthly - D(720) * node_and_gpu * D("0.10")
     cpu = serving.price_option("cpu-endpoint", inputs("gcp", "europe-west4", traffic(1_000_000)))
     assert isinstance(cpu, serving.Quote) and cpu.region == "europe-west4"
+
+
+def test_sagemaker_gpu_endpoint_in_eu_west_1_from_its_own_prices():
+    q = serving.price_option("gpu-endpoint", inputs("aws", "eu-west-1", traffic(1_000_000)))
+    assert q.config == "ml.g4dn.xlarge" and q.region == "eu-west-1"
+    # 720 h x $0.821 (the December 2023 Ireland bill); proxy Lambda 1M requests and 1M x 40 ms x 0.125 GB =
+    # 5,000 GB-s, both inside the always-free tier; HTTP API 1M x $1.11 / million (Ireland: $1.11, not the
+    # $1.00 of us-east-1; the 1M free calls are a new account's only); S3 176 MB x $0.023
+    assert q.monthly == D(720) * D("0.821") + D("1.11") + D(176) / MB_PER_GB * D("0.023")
+
+
+def test_lambda_in_us_west_2_past_the_free_tiers():
+    quotes, _ = serving._aws_function(inputs("aws", "us-west-2", traffic(10_000_000), cpu_profile()))
+    q = config(quotes, "Lambda arm64 1769 MB")  # 1 vCPU: 100 ms a crop
+    # 10M x 0.1 s x 1769/1024 GB = 1,727,539.0625 GB-s, less 400,000 free, x $0.0000133334 (Oregon arm64);
+    # 9M paid requests x $0.20 / million; HTTP API 10M x $1.00 / million
+    gb_s = D(10_000_000) * D("0.1") * D(1769) / MB_PER_GB
+    assert gb_s == D("1727539.0625")
+    assert q.monthly == (gb_s - 400_000) * D("0.0000133334") + D(9) * D("0.20") + D(10)
+
+
+def test_arm64_lambda_past_its_third_tier_in_us_east_1():
+    # 120 billion requests a month at 1769 MB x 100 ms: 20,729,980,468.75 GB-s, past the 7.5B and 18.75B
+    # arm64 boundaries ($0.0000133334, $0.0000120001, then $0.0000106667, AWS's US East figures)
+    quotes, _ = serving._aws_function(inputs("aws", "us-east-1", traffic(120_000_000_000), cpu_profile()))
+    q = config(quotes, "Lambda arm64 1769 MB")
+    gb_s = D(120_000_000_000) * D("0.1") * D(1769) / MB_PER_GB
+    duration = (
+        (D(7_500_000_000) - 400_000) * D("0.0000133334")
+        + D(11_250_000_000) * D("0.0000120001")
+        + (gb_s - 18_750_000_000) * D("0.0000106667")
+    )
+    requests = (D(120_000_000_000) - 1_000_000) * D("0.20") / 1_000_000
+    http_api = D(300) * D("1.00") + (D(120_000) - 300) * D("0.90")
+    assert q.monthly == duration + requests + http_api
+
+
+def test_vertex_gpu_endpoint_in_us_central1_node_plus_t4():
+    q = serving.price_option("gpu-endpoint", inputs("gcp", "us-central1", traffic(1_000_000)))
+    assert q.config == "n1-standard-4 + NVIDIA T4" and q.region == "us-central1"
+    # 720 h x (n1-standard-4 $0.21849885 + T4 $0.4025); proxy function and API Gateway inside their free
+    # tiers; GCS 176 MB inside us-central1's 5 GB always-free storage
+    assert q.monthly == D(720) * (D("0.21849885") + D("0.4025"))
+
+
+def test_vertex_g2_with_an_l4_is_weighed_when_a_catalog_prices_it(tmp_path):
+    """No Vertex G2 price is shipped (none was found published); a planner's catalog that adds one gets the
+    L4 node priced like the T4 one. The two figures below are test inputs, not prices."""
+    import yaml
+
+    from ocrkit.costing.catalog import load_catalog
+
+    shipped = Path(__file__).resolve().parents[2] / "configs/pricing/serving/gcp-us-central1.yaml"
+    data = yaml.safe_load(shipped.read_text())
+    test_inputs = {"vertex.prediction.g2-standard-4": "0.3", "vertex.prediction.gpu.nvidia-l4": "0.2"}
+    for key, price in test_inputs.items():
+        data["prices"][key] = dict(
+            description="test input", unit="node-hours", price=price, source="test input", as_of="2026-12-01"
+        )
+    path = tmp_path / "gcp-us-central1.yaml"
+    path.write_text(yaml.safe_dump(data))
+    book = ProfileBook(profiles=tuple(shipped_profiles()))
+    inp = serving.Inputs(
+        cloud="gcp", catalog=load_catalog(path), traffic=traffic(1_000_000), hours=D(720), profiles=book
+    )
+    quotes, _ = serving._gcp_endpoint(inp, "gpu-endpoint", gpu=True)
+    l4 = config(quotes, "g2-standard-4 + NVIDIA L4")
+    # 720 h x ($0.30 + $0.20): cheaper than the T4 node ($0.21849885 + $0.4025) at these inputs
+    assert l4.monthly == D(720) * (D("0.3") + D("0.2"))
+    assert serving.price_option("gpu-endpoint", inp).config == "g2-standard-4 + NVIDIA L4"
+    assert serving.config_gaps("gpu-endpoint", inp) == []
 
 
 # which options each shipped serving catalog prices end to end (the rest: one "not priced" line each)
