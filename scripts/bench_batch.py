@@ -256,7 +256,7 @@ def print_table(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     console.print(
         f"{report['machine']}; engine {report['engine']}, {report['threads']} threads on both sides; "
         f"weights {report['weights']}; nice {report['nice']}"
