@@ -122,7 +122,8 @@ def register(app: typer.Typer) -> None:
         threads: int | None = typer.Option(
             None,
             "--threads",
-            help="torch CPU threads per model (default: torch's choice here; CPUs / workers per Ray actor). "
+            help="CPU threads per model, torch or ONNX Runtime (default: the engine's choice here; CPUs / "
+            "workers per Ray actor). "
             "On a busy machine 1 can be much faster than 2: measure with `ocrkit bench --threads`.",
             show_default=False,
         ),

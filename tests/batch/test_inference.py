@@ -6,6 +6,7 @@ import pytest
 
 from ocrkit.batch.inference import Inference
 from ocrkit.prediction import ImageDecodeError, Prediction
+from tests.batch.conftest import SAMPLES
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
 
@@ -71,3 +72,41 @@ def test_a_preprocessing_failure_is_an_error_row(monkeypatch):
     prepared = inference.prepare("odd.png", PNG)
     assert prepared.error == "not a readable image (ValueError: cannot resize)"
     assert inference.infer([prepared])[0].error == prepared.error
+
+
+def test_threads_reach_the_onnx_engine():
+    """--threads sets ONNX Runtime's intra-op threads, as it sets torch's."""
+    pytest.importorskip("onnxruntime")
+    from ocrkit.batch.runners.base import EngineSettings
+    from ocrkit.weights import resolve_weights
+
+    settings = EngineSettings("onnx", resolve_weights(None), batch_size=4, threads=1)
+    assert settings.load().threads == 1
+    assert settings.load(threads=3).threads == 3
+
+
+def test_an_arrays_engine_gets_preprocessed_arrays_from_prepare():
+    """An engine with ``preprocess``'s decoder and ``predict_arrays`` (the ONNX engine's shape): the
+    worker-side ``prepare`` decodes and preprocesses, the model sees one stacked array."""
+    import numpy as np
+
+    from ocrkit.engine.preprocess import PILLOW, preprocess_image
+
+    seen = []
+
+    class Arrays:
+        image_backend = PILLOW
+
+        def predict_arrays(self, x):
+            seen.append(x.shape)
+            return [Prediction(text=f"{float(a.mean()):.6f}", confidence=1.0) for a in x]
+
+    inference = Inference(Arrays())
+    data = (SAMPLES / "sample01.jpg").read_bytes()
+    items = [inference.prepare("a", data), inference.prepare("b", b"junk"), inference.prepare("c", data)]
+    assert isinstance(items[0].payload, np.ndarray) and items[0].payload.shape == (3, 64, 256)
+    assert np.array_equal(items[0].payload, preprocess_image(data, using=PILLOW))
+    assert items[1].error.startswith("not a readable image")
+    rows = inference.infer(items)
+    assert seen == [(2, 3, 64, 256)]
+    assert [r.error is None for r in rows] == [True, False, True]

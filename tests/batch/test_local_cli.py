@@ -183,3 +183,25 @@ def test_threads_sets_the_models_cpu_threads(folder, tmp_path):
         assert len(read_jsonl(out)) == len(FOLDER_KEYS)
     finally:
         torch.set_num_threads(before)
+
+
+def test_onnx_engine_rows_equal_the_engines_own_reading(folder, tmp_path):
+    """With the real ONNX engine the worker threads decode and preprocess (resizing with OpenCV when
+    installed) and the model sees arrays: every row equals what the engine reads from the bytes."""
+    pytest.importorskip("onnxruntime")
+    from ocrkit.engine import load_predictor
+
+    out = tmp_path / "r.jsonl"
+    argv = ["batch", str(folder), "--out", str(out), "--engine", "onnx", "--batch-size", "4"]
+    argv += ["--threads", "1"]
+    assert run(argv) == 0
+    rows = {r["source"]: r for r in read_jsonl(out)}
+    assert sorted(rows) == FOLDER_KEYS
+    assert rows["trunc.png"]["error"].startswith("not a readable image") and rows["trunc.png"]["text"] is None
+    engine = load_predictor("onnx", batch_size=4)
+    for key in FOLDER_KEYS:
+        if key == "trunc.png":
+            continue
+        expected = engine.predict_images([(folder / key).read_bytes()])[0]
+        assert (rows[key]["text"], rows[key]["error"]) == (expected.text, None), key
+        assert rows[key]["confidence"] == round(float(expected.confidence), 4), key

@@ -22,22 +22,24 @@ class EngineSettings:
     weights: Path
     device: str | None = None
     batch_size: int = 32
-    #: CPU threads for the torch engine's model (None: torch's own choice; the Ray runner picks per actor)
+    #: CPU threads per model, torch or ONNX Runtime (None: the engine's default; Ray picks per actor)
     threads: int | None = None
     options: dict = field(default_factory=dict)
 
     def load(self, threads: int | None = None):
-        """The predictor, in this process; ``threads`` (else ``self.threads``) sets torch's CPU threads."""
+        """The predictor, in this process; ``threads`` (else ``self.threads``): its CPU threads."""
         from ocrkit.engine import load_predictor
 
         chosen = threads or self.threads
+        options = dict(self.options)
         if chosen and self.engine == "torch":
             import torch
 
             torch.set_num_threads(chosen)
-
+        elif chosen:  # ONNX Runtime: its sessions' intra-op threads
+            options.setdefault("threads", chosen)
         return load_predictor(
-            self.engine, self.weights, device=self.device, batch_size=self.batch_size, **self.options
+            self.engine, self.weights, device=self.device, batch_size=self.batch_size, **options
         )
 
 

@@ -1,0 +1,316 @@
+"""Benchmark (not a test): `ocrkit batch` against the engine's best `ocrkit bench` throughput, in one run.
+
+For one engine (``--engine onnx|torch``) and one set of weights (the demo checkpoint unless
+``--weights``), with the same CPU threads throughout (``--threads``, default: the CPU count, as
+`ocrkit bench` does), each round measures:
+
+* ``bench``: the engine's throughput the way `ocrkit bench` measures it -- the same code
+  (``ocrkit.engine.bench.time_engine``), the same predictor construction, the same 32 rendered
+  images, batch sizes 1, 8 and 32; the best of them is the reference;
+* ``batch local``: `ocrkit batch FOLDER --out results.jsonl` in a child process on a folder of
+  ``--images`` files (the 12 sample crops and the 32 bench images, hard-linked under distinct names
+  until there are N); its rate is the job's own (images / seconds of the run, model load excluded);
+* ``batch ray`` (with ``--ray``): the same job with ``--runner ray``;
+* peak RSS (the child's ``ru_maxrss``) of local batch runs of each size in ``--rss-at``.
+
+Ratios are taken within a round (the machine's load moves between runs). Prints the load average
+before and after each measurement.
+
+    PYTHONPATH=$PWD python scripts/bench_batch.py [--engine onnx] [--images 2000] [--ray] \
+        [--rss-at 1000,20000] [--rounds 2] [--format json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SAMPLES = ROOT / "ocrkit" / "assets" / "samples"
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+@dataclass
+class Measure:
+    what: str
+    images_per_s: float
+    load_before: str
+    load_after: str
+    detail: dict = field(default_factory=dict)
+
+
+def build_folder(folder: Path, count: int, bench_pngs: list[bytes]) -> None:
+    """``count`` image files: the sample JPEGs and the bench PNGs, hard-linked under distinct names."""
+    originals = folder / "originals"
+    originals.mkdir(parents=True)
+    files = sorted(SAMPLES.glob("*.jpg"))
+    for i, data in enumerate(bench_pngs):
+        path = originals / f"bench{i:02d}.png"
+        path.write_bytes(data)
+        files.append(path)
+    images = folder / "images"
+    images.mkdir()
+    for i in range(count):
+        src = files[i % len(files)]
+        dst = images / f"img{i:06d}{src.suffix}"
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copyfile(src, dst)
+
+
+def measure_bench(engine: str, weights: Path, threads: int, runs: int, images: list[bytes]) -> Measure:
+    """`ocrkit bench --engine <engine> --threads <threads>`: the same predictor, images and batch sizes."""
+    from ocrkit.engine.bench import time_engine
+    from ocrkit.engine.cache import cached_export
+    from ocrkit.engine.manifest import read_manifest
+
+    before = loadavg()
+    if engine == "onnx":
+        import onnxruntime as ort
+
+        from ocrkit.engine.onnx_runtime import OnnxPredictor
+
+        export_dir = cached_export(weights)
+        cap = read_manifest(export_dir).max_len
+        predictor = OnnxPredictor(export_dir, max_len=cap, threads=threads)
+        runtime = f"onnxruntime {ort.__version__}"
+    else:
+        import torch
+
+        from ocrkit.core_model.checkpoint import load_checkpoint
+        from ocrkit.core_model.network import MAX_DECODE_LEN
+        from ocrkit.core_model.predictor import TorchPredictor
+
+        torch.set_num_threads(threads)
+        predictor = TorchPredictor(load_checkpoint(weights).model, device="cpu", max_len=MAX_DECODE_LEN)
+        runtime = f"torch {torch.__version__}"
+    timing = time_engine(engine, predictor, images, runtime=runtime, threads=threads, runs=runs)
+    del predictor
+    best_batch = max(timing.throughput, key=timing.throughput.get)
+    return Measure(
+        "bench",
+        timing.throughput[best_batch],
+        before,
+        loadavg(),
+        {
+            "best_batch": best_batch,
+            "throughput": {str(k): round(v, 2) for k, v in timing.throughput.items()},
+            "mean_tokens": round(timing.mean_tokens, 2),
+        },
+    )
+
+
+def measure_batch(
+    folder: Path,
+    out: Path,
+    *,
+    engine: str,
+    weights: Path,
+    threads: int,
+    runner: str,
+    workers: int | None,
+    batch_size: int | None,
+) -> Measure:
+    """One `ocrkit batch` in a child process: its summary and its peak RSS (``ru_maxrss``)."""
+    cmd = [sys.executable, "-m", "ocrkit.cli", "batch", str(folder), "--out", str(out), "--overwrite"]
+    cmd += ["--engine", engine, "--weights", str(weights), "--threads", str(threads)]
+    cmd += ["--runner", runner, "--summary", "json"]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    if batch_size:
+        cmd += ["--batch-size", str(batch_size)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    before = loadavg()
+    with tempfile.TemporaryFile() as out_fh, tempfile.TemporaryFile() as err_fh:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out_fh, stderr=err_fh, env=env)
+        # wait4: this child's own resource use, ru_maxrss its peak RSS (KiB on Linux)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out_fh.seek(0)
+        err_fh.seek(0)
+        stdout, stderr = out_fh.read(), err_fh.read()
+    if proc.returncode != 0:
+        tail = stderr.decode(errors="replace").strip().splitlines()[-3:]
+        raise SystemExit(f"ocrkit batch failed ({proc.returncode}): {' | '.join(tail)}")
+    summary = json.loads(stdout)
+    with out.open(encoding="utf-8") as fh:
+        rows = sum(1 for _ in fh)
+    info = json.loads(out.with_name(out.name + ".manifest.json").read_text(encoding="utf-8"))["info"]
+    return Measure(
+        f"batch {runner}",
+        float(summary["images_per_s"]),
+        before,
+        loadavg(),
+        {
+            "images": summary["processed"],
+            "rows_written": rows,
+            "errors": summary["errors"],
+            "run_seconds": summary["seconds"],
+            "wall_seconds": round(wall, 2),
+            "workers": info["workers"],
+            "batch_size": info["batch_size"],
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        },
+    )
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", choices=("onnx", "torch"), default="onnx")
+    parser.add_argument("--weights", help="checkpoint (.pt) or ONNX export; default: the demo checkpoint")
+    parser.add_argument("--images", type=int, default=2000, help="images in the folder the batch reads")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads, both sides")
+    parser.add_argument("--runs", type=int, default=3, help="bench: timed passes (as `ocrkit bench --runs`)")
+    parser.add_argument("--workers", type=int, help="local runner's --workers (default: ocrkit batch's)")
+    parser.add_argument("--batch-size", type=int, help="--batch-size (default: ocrkit batch's)")
+    parser.add_argument("--ray", action="store_true", help="also run --runner ray on the same folder")
+    parser.add_argument("--ray-workers", type=int, default=1, help="Ray actors (--workers with ray)")
+    parser.add_argument("--rss-at", default="", help="comma-separated image counts for peak RSS runs")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat bench + batch this many times")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    args = parser.parse_args()
+
+    from ocrkit.core_model.samples import sample_images
+    from ocrkit.engine.bench import cpu_name
+    from ocrkit.weights import resolve_weights
+
+    weights = resolve_weights(args.weights)
+    bench_pngs = [s.png for s in sample_images()]
+    rss_at = [int(n) for n in args.rss_at.split(",") if n.strip()]
+    work = Path(tempfile.mkdtemp(prefix="ocrkit-batch-bench-"))
+    report: dict = {
+        "machine": f"{cpu_name()}, {os.cpu_count()} CPUs",
+        "engine": args.engine,
+        "weights": str(weights),
+        "threads": args.threads,
+        "images": args.images,
+        "nice": os.getpriority(os.PRIO_PROCESS, 0),
+        "rounds": [],
+        "rss": [],
+    }
+    try:
+        folder = work / f"n{args.images}"
+        build_folder(folder, args.images, bench_pngs)
+        batch_kw = dict(engine=args.engine, weights=weights, threads=args.threads, batch_size=args.batch_size)
+        for r in range(args.rounds):
+            say(f"round {r + 1}: bench ({args.engine}, {args.threads} threads)")
+            bench = measure_bench(args.engine, weights, args.threads, args.runs, bench_pngs)
+            say(f"  {bench.images_per_s:.1f} img/s; batch local on {args.images} images")
+            local = measure_batch(
+                folder / "images", work / "local.jsonl", runner="local", workers=args.workers, **batch_kw
+            )
+            say(f"  {local.images_per_s:.1f} img/s")
+            row = {
+                "bench": asdict(bench),
+                "local": asdict(local),
+                "local_over_bench": round(local.images_per_s / bench.images_per_s, 3),
+            }
+            if args.ray:
+                say("  batch ray")
+                ray = measure_batch(
+                    folder / "images", work / "ray.jsonl", runner="ray", workers=args.ray_workers, **batch_kw
+                )
+                say(f"  {ray.images_per_s:.1f} img/s")
+                row["ray"] = asdict(ray)
+                row["ray_over_local"] = round(ray.images_per_s / local.images_per_s, 3)
+            report["rounds"].append(row)
+        for n in rss_at:
+            say(f"peak RSS: batch local on {n} images")
+            sub = work / f"rss{n}"
+            build_folder(sub, n, bench_pngs)
+            m = measure_batch(
+                sub / "images", work / f"rss{n}.jsonl", runner="local", workers=args.workers, **batch_kw
+            )
+            report["rss"].append({"images": n, **asdict(m)})
+            shutil.rmtree(sub)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+        return
+    print_table(report)
+
+
+def print_table(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    console.print(
+        f"{report['machine']}; engine {report['engine']}, {report['threads']} threads on both sides; "
+        f"weights {report['weights']}; nice {report['nice']}"
+    )
+    table = Table(title=f"throughput, {report['images']} images per batch run", title_justify="left")
+    for col in ("round", "run", "images/s", "ratio", "details", "load avg before -> after"):
+        table.add_column(col, justify="right" if col in ("images/s", "ratio") else "left")
+    for i, row in enumerate(report["rounds"], 1):
+        b, loc = row["bench"], row["local"]
+        bd, ld = b["detail"], loc["detail"]
+        table.add_row(
+            str(i),
+            "ocrkit bench (best)",
+            f"{b['images_per_s']:.1f}",
+            "",
+            f"batch {bd['best_batch']}; " + ", ".join(f"{k}: {v}" for k, v in bd["throughput"].items()),
+            f"{b['load_before']} -> {b['load_after']}",
+        )
+        table.add_row(
+            "",
+            "ocrkit batch local",
+            f"{loc['images_per_s']:.1f}",
+            f"{row['local_over_bench']:.2f} x bench",
+            f"batch {ld['batch_size']}, workers {ld['workers']}, {ld['rows_written']} rows, "
+            f"{ld['run_seconds']:.1f} s run / {ld['wall_seconds']:.1f} s wall, "
+            f"peak RSS {ld['peak_rss_mb']:.0f} MB",
+            f"{loc['load_before']} -> {loc['load_after']}",
+        )
+        if "ray" in row:
+            ray = row["ray"]
+            rd = ray["detail"]
+            table.add_row(
+                "",
+                "ocrkit batch ray",
+                f"{ray['images_per_s']:.1f}",
+                f"{row['ray_over_local']:.2f} x local",
+                f"batch {rd['batch_size']}, actors {rd['workers']}, {rd['rows_written']} rows, "
+                f"{rd['run_seconds']:.1f} s run / {rd['wall_seconds']:.1f} s wall",
+                f"{ray['load_before']} -> {ray['load_after']}",
+            )
+    console.print(table)
+    if report["rss"]:
+        rss = Table(title="peak RSS of the local batch process (ru_maxrss)", title_justify="left")
+        for col in ("images", "peak RSS MB", "images/s", "load avg before -> after"):
+            rss.add_column(col, justify="right" if col != "load avg before -> after" else "left")
+        for m in report["rss"]:
+            rss.add_row(
+                str(m["images"]),
+                f"{m['detail']['peak_rss_mb']:.0f}",
+                f"{m['images_per_s']:.1f}",
+                f"{m['load_before']} -> {m['load_after']}",
+            )
+        console.print(rss)
+
+
+if __name__ == "__main__":
+    main()
