@@ -155,3 +155,41 @@ def test_events_for_results_and_errors_are_skipped(trigger_env) -> None:
     )
     assert got == {"written": [], "skipped": ["results/x.jpg", "errors/y.jpg", "incoming/notes.txt"]}
     assert keys(s3) == before  # nothing written: the pipeline cannot retrigger itself
+
+
+def test_endpoint_options_call_the_endpoint(aws, cache_env, monkeypatch) -> None:
+    """gpu/cpu/serverless-endpoint: the trigger's environment names the endpoint; the SageMaker runtime
+    stand-in answers with the real model server holding the demo model's ONNX engine."""
+    from ocrkit.engine.onnx_runtime import OnnxPredictor
+    from ocrkit.gateway.limits import Limits
+    from ocrkit.providers.aws.spec import gateway_environment
+    from ocrkit.runtime import lambda_entry
+    from ocrkit.server.app import create_app
+    from ocrkit.server.dev import serve_dev
+    from tests.providers.aws.runtime_emulator import RuntimeEmulator
+
+    predictor = OnnxPredictor(export_dir_for(shipped_weights_path()))
+    emulator = RuntimeEmulator(endpoints={"demo-endpoint": create_app(predictor, Limits())})
+    server = serve_dev(emulator)
+    try:
+        spec = load_aws_spec(None, {"name": "demo", "trigger.enabled": True}).spec
+        env = trigger_environment(spec, gateway_environment(spec, "demo-endpoint"), spec.trigger.rule())
+        assert "OCRKIT_MODEL_URI" not in env and env["OCRKIT_ENDPOINT_NAME"] == "demo-endpoint"
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server.url)
+        s3_trigger_entry.reset()
+        lambda_entry.reset()
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=UPLOADS)
+        key = "incoming/лист 3.jpg"
+        s3.put_object(Bucket=UPLOADS, Key=key, Body=SAMPLES[4].read_bytes())
+        assert s3_trigger_entry.handler(s3_event(UPLOADS, key), None)["written"] == [key]
+        want = InProcessBackend(predictor).predict([SAMPLES[4].read_bytes()], timeout_s=None)[0].text
+        got = s3.get_object(Bucket=UPLOADS, Key="results/лист 3.jpg.txt")["Body"].read().decode("utf-8")
+        assert got == want + "\n"
+        assert [r["endpoint"] for r in emulator.seen] == ["demo-endpoint"]
+    finally:
+        server.close()
+        s3_trigger_entry.reset()
+        lambda_entry.reset()
