@@ -239,3 +239,15 @@ def test_foreign_same_named_queue_is_refused(deployer: Deployer) -> None:
 def test_overlapping_prefixes_are_one_line(aws) -> None:
     with pytest.raises(ConfigError, match=r"trigger\.error_prefix: 'incoming/errors/' lies inside"):
         AwsProvider.load_spec(None, {**ON, "trigger.error_prefix": "incoming/errors/"})
+
+
+def test_turning_the_trigger_off_removes_it_and_keeps_the_rest(deployer: Deployer) -> None:
+    deployer.deploy(0, **ON)
+    plan, state, events = deployer.deploy(0)  # the config's default: trigger.enabled false
+    deleted = {c.resource for c in plan.calls if c.action == "delete"}
+    assert deleted == TRIGGER_KEYS
+    assert not any(c.action != "delete" and c.action != "noop" for c in plan.calls)
+    assert not set(state.resources) & TRIGGER_KEYS
+    assert [b["Name"] for b in client("s3").list_buckets()["Buckets"]] == [f"{NAME}-{ACCOUNT}-us-east-1"]
+    assert [f["FunctionName"] for f in client("lambda").list_functions()["Functions"]] == [f"{NAME}-gateway"]
+    assert client("sqs").list_queues().get("QueueUrls", []) == []
