@@ -242,7 +242,13 @@ def test_overlapping_prefixes_are_one_line(aws) -> None:
 
 
 def test_turning_the_trigger_off_removes_it_and_keeps_the_rest(deployer: Deployer) -> None:
-    deployer.deploy(0, **ON)
+    _, state, _ = deployer.deploy(0, **ON)
+    # `ocrkit status` describes each trigger resource
+    rows = {key: words for key, _, words in deployer.provider(0).status(state).resources}
+    assert rows["trigger_bucket"] == "exists, 0 object(s)"
+    assert rows["trigger_queue"] == "0 failed image event(s) waiting"
+    assert rows["trigger_async"] == f"2 retries, on failure -> {QUEUE}"
+    assert rows["trigger_notification"] == "6 rule(s)"
     plan, state, events = deployer.deploy(0)  # the config's default: trigger.enabled false
     deleted = {c.resource for c in plan.calls if c.action == "delete"}
     assert deleted == TRIGGER_KEYS
