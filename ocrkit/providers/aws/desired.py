@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ocrkit.batch.trigger import TriggerRule
 from ocrkit.deploy.artifact import BuiltArchive
 from ocrkit.deploy.serving import ServingOption
 from ocrkit.providers.aws import policies
@@ -24,6 +25,7 @@ from ocrkit.providers.aws.spec import (
     function_environment,
     gateway_environment,
     model_environment,
+    trigger_environment,
 )
 
 # What `--serving function` leaves out: no SageMaker resource at all.
@@ -67,6 +69,9 @@ class Desired:
     memory_mb: int = 256
     artifact_label: str = "model.tar.gz"  # what the bucket's model object is, in the plan's words
     function_words: str = "gateway"  # the Lambda role's and function's description
+    trigger: TriggerRule | None = None  # --trigger s3: the rule (None: no trigger)
+    trigger_env: dict[str, str] | None = None
+    trigger_policy: dict[str, Any] | None = None
 
     @property
     def model_function(self) -> bool:
@@ -111,7 +116,25 @@ class Desired:
         if self.model_function:
             for key in SAGEMAKER_KEYS:
                 out.pop(key, None)
+        if self.trigger is not None:
+            out.update(
+                {
+                    "trigger_bucket": n.trigger_bucket,
+                    "trigger_queue": n.trigger_queue,
+                    "trigger_log_group": n.trigger_log_group,
+                    "trigger_role": n.trigger_role,
+                    "trigger_function": n.trigger_function,
+                    "trigger_async": n.trigger_function,
+                    "trigger_permission": n.trigger_permission_sid,
+                    "trigger_notification": n.trigger_bucket,
+                }
+            )
         return out
+
+    @property
+    def trigger_memory_mb(self) -> int:
+        t = self.spec.trigger
+        return t.memory_mb if t.memory_mb is not None else self.memory_mb
 
 
 def function_model_key(names: Names, sha256: str) -> str:
@@ -175,16 +198,39 @@ def desired_state(
         memory_mb=spec.lambda_.memory_for(spec.serving),
     )
     if spec.serving != ServingOption.function:
-        return desired
+        return with_trigger(desired)
     # `artifact` is the ONNX model archive and `function_zip` the model function (function_package)
     model_key = function_model_key(names, artifact.sha256)
+    return with_trigger(
+        replace(
+            desired,
+            handler=FUNCTION_HANDLER,
+            gateway_env=function_environment(spec, f"s3://{names.bucket}/{model_key}", artifact.sha256),
+            lambda_policy=policies.function_model_role_policy(
+                names, model_key=model_key, kms_key_arn=spec.bucket.kms_key_arn, vpc=_vpc(spec.lambda_.vpc)
+            ),
+            artifact_label="ONNX model (model-onnx.tar.gz)",
+            function_words="model function (gateway + ONNX engine)",
+        )
+    )
+
+
+def with_trigger(d: Desired) -> Desired:
+    """`--trigger s3`: the trigger's rule, environment (the main function's backend settings plus the
+    rule) and least-privilege policy; unchanged when the trigger is off."""
+    spec, n = d.spec, d.names
+    if not spec.trigger.enabled:
+        return d
+    rule = spec.trigger.rule()
+    model_key = d.artifact_key if d.model_function else None
+    policy = policies.trigger_role_policy(
+        n,
+        rule=rule,
+        endpoint=not d.model_function,
+        model_key=model_key,
+        kms_key_arn=spec.bucket.kms_key_arn if d.model_function else None,
+        vpc=_vpc(spec.lambda_.vpc),
+    )
     return replace(
-        desired,
-        handler=FUNCTION_HANDLER,
-        gateway_env=function_environment(spec, f"s3://{names.bucket}/{model_key}", artifact.sha256),
-        lambda_policy=policies.function_model_role_policy(
-            names, model_key=model_key, kms_key_arn=spec.bucket.kms_key_arn, vpc=_vpc(spec.lambda_.vpc)
-        ),
-        artifact_label="ONNX model (model-onnx.tar.gz)",
-        function_words="model function (gateway + ONNX engine)",
+        d, trigger=rule, trigger_env=trigger_environment(spec, d.gateway_env, rule), trigger_policy=policy
     )

@@ -32,7 +32,7 @@ from ocrkit.providers.aws.function_wheels import (
     site_files,
     unpack_wheel,
 )
-from ocrkit.providers.aws.package import PACKAGE_ROOT
+from ocrkit.providers.aws.package import PACKAGE_ROOT, TRIGGER_MODULE
 
 MB = 1024 * 1024
 # Lambda quotas (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html, as of 2026-12).
@@ -56,7 +56,7 @@ class FunctionBuild:
 
 
 def function_modules() -> dict[str, Path]:
-    return bundle_modules([FUNCTION_MODULE], package_root=PACKAGE_ROOT)
+    return bundle_modules([FUNCTION_MODULE, TRIGGER_MODULE], package_root=PACKAGE_ROOT)
 
 
 def zip_entries(target: WheelTarget, wheels_root: Path | None = None) -> list[Entry]:

@@ -201,7 +201,8 @@ def owner_role(a: AwsAccess, rec: ResourceRecord) -> bool | None:
 
 def discover(a: AwsAccess) -> Found:
     n, out = a.names, []
-    for key, role in (("sagemaker_role", n.sagemaker_role), ("lambda_role", n.lambda_role)):
+    roles = (("sagemaker_role", n.sagemaker_role), ("lambda_role", n.lambda_role))
+    for key, role in roles + (("trigger_role", n.trigger_role),):
         try:
             a.c("iam").get_role(RoleName=role)
             out.append((key, ResourceRecord(KIND, role)))

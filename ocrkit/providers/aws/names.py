@@ -101,8 +101,40 @@ class Names:
         return f"{self.deployment}-api-access-logs"
 
     @property
-    def log_groups(self) -> tuple[str, str, str]:
-        return (self.endpoint_log_group, self.lambda_log_group, self.api_log_group)
+    def log_groups(self) -> tuple[str, ...]:
+        return (self.endpoint_log_group, self.lambda_log_group, self.api_log_group, self.trigger_log_group)
+
+    # -- the bucket-triggered pipeline (--trigger s3) ---------------------------------------------------
+
+    @property
+    def trigger_bucket(self) -> str:
+        """The input bucket: user uploads and their results, apart from the model artifacts."""
+        return f"{self.deployment}-in-{self.account}-{self.region}"
+
+    @property
+    def trigger_function(self) -> str:
+        return f"{self.deployment}-s3-trigger"
+
+    @property
+    def trigger_role(self) -> str:
+        return f"{self.deployment}-trigger-role"
+
+    @property
+    def trigger_queue(self) -> str:
+        return f"{self.deployment}-trigger-dlq"
+
+    @property
+    def trigger_log_group(self) -> str:
+        return f"/aws/lambda/{self.trigger_function}"
+
+    @property
+    def trigger_permission_sid(self) -> str:
+        return f"{self.deployment}-s3-invoke"
+
+    @property
+    def notification_id_prefix(self) -> str:
+        """The Id prefix of the notification configurations ocrkit makes (others are left as they are)."""
+        return f"ocrkit-{self.deployment}-"
 
     # -- ARNs ---------------------------------------------------------------------------------------
 
@@ -118,6 +150,18 @@ class Names:
 
     def object_arn(self, key: str) -> str:
         return f"{self.bucket_arn}/{key}"
+
+    @property
+    def trigger_bucket_arn(self) -> str:
+        return f"arn:{self.partition}:s3:::{self.trigger_bucket}"
+
+    @property
+    def trigger_function_arn(self) -> str:
+        return self._arn("lambda", f"function:{self.trigger_function}")
+
+    @property
+    def trigger_queue_arn(self) -> str:
+        return self._arn("sqs", self.trigger_queue)
 
     def role_arn(self, role: str) -> str:
         return self._arn("iam", f"role/{role}", region=False)

@@ -8,7 +8,8 @@
     code/ocrkit/...        the ocrkit modules inference.py imports: the container cannot pip-install ocrkit
 
 The Lambda zip holds `ocrkit/runtime/lambda_entry.py` and what it imports: the gateway and the
-SageMaker backend, standard library only (boto3 comes with the runtime), far under 1 MB.
+SageMaker backend, and the S3 trigger's entry (`s3_trigger_entry`, for `--trigger s3`): standard library
+only (boto3 comes with the runtime), far under 1 MB.
 
 Both archives are reproducible (see ocrkit.deploy.artifact): the same weights and code give the same sha256.
 """
@@ -36,6 +37,9 @@ INFERENCE_SOURCE = Path(ocrkit.__file__).resolve().parent / "runtime" / "sagemak
 INFERENCE_MODULE = "ocrkit.runtime.sagemaker_entry"
 LAMBDA_MODULE = "ocrkit.runtime.lambda_entry"
 LAMBDA_HANDLER = f"{LAMBDA_MODULE}.handler"
+# --trigger s3: the S3-triggered Lambda runs the same zip as the deployment's function, another handler
+TRIGGER_MODULE = "ocrkit.runtime.s3_trigger_entry"
+TRIGGER_HANDLER = f"{TRIGGER_MODULE}.handler"
 # The PyTorch inference containers ship torch, torchvision, numpy and Pillow; the preprocessing needs OpenCV.
 CONTAINER_REQUIREMENTS = "opencv-python-headless>=4.8,<5\n"
 
@@ -47,7 +51,7 @@ def inference_modules() -> dict[str, Path]:
 
 
 def lambda_modules() -> dict[str, Path]:
-    return bundle_modules([LAMBDA_MODULE], package_root=PACKAGE_ROOT)
+    return bundle_modules([LAMBDA_MODULE, TRIGGER_MODULE], package_root=PACKAGE_ROOT)
 
 
 def build_model_artifact(weights: Path, out: Path) -> BuiltArchive:

@@ -8,6 +8,8 @@ by tag and by name for teardown.
     sagemaker_role -> model -> endpoint_config -> endpoint -> autoscaling
     lambda_role -> function -> function_alias        Lambda: gateway zip, `live` alias
     api -> integration -> route, stage -> invoke_permission
+    trigger_bucket, trigger_queue -> trigger_role -> trigger_function -> trigger_async,
+        trigger_permission -> trigger_notification  --trigger s3 (the trigger family)
 
 Adding a family: a module with a `FAMILY` and one entry in `REGISTRY` (and its key in `Desired.wanted`).
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 from ocrkit.deploy.plan import Step
 from ocrkit.deploy.records import ResourceRecord
 from ocrkit.deploy.resource import Found, Registry
-from ocrkit.providers.aws import apigateway, autoscaling, iam, lambda_, logs, s3, sagemaker
+from ocrkit.providers.aws import apigateway, autoscaling, iam, lambda_, logs, s3, sagemaker, trigger
 from ocrkit.providers.aws.names import TAG_KEY, Names
 from ocrkit.providers.aws.planning import AwsAccess, AwsPlanContext
 from ocrkit.providers.aws.session import error_code
@@ -31,6 +33,7 @@ REGISTRY: Registry[AwsPlanContext, AwsAccess] = Registry(
         autoscaling.FAMILY,
         lambda_.FAMILY,
         apigateway.FAMILY,
+        trigger.FAMILY,
     )
 )
 
@@ -87,13 +90,23 @@ def _from_arn(arn: str, n: Names) -> tuple[str, ResourceRecord] | None:
     if len(parts) < 6:
         return None
     service, resource = parts[2], parts[5]
+    if service == "s3" and resource == n.trigger_bucket:  # the user's uploads: deleted only when empty
+        return "trigger_bucket", ResourceRecord(trigger.BUCKET_KIND, resource)
     if service == "s3" and "/" not in resource:
         return "bucket", ResourceRecord("s3:bucket", resource)
+    if service == "sqs":
+        return (
+            ("trigger_queue", ResourceRecord(trigger.QUEUE_KIND, resource))
+            if resource == n.trigger_queue
+            else None
+        )
     if service == "sagemaker":
         kind, _, name = resource.partition("/")
         return sagemaker.from_arn(kind, name, n)
     if service == "lambda" and resource.startswith("function:"):
         name = resource.split(":")[1]
+        if name == n.trigger_function:
+            return "trigger_function", ResourceRecord("lambda:function", name)
         return ("function", ResourceRecord("lambda:function", name)) if name == n.function else None
     if service == "logs" and resource.startswith("log-group:"):
         group = resource[len("log-group:") :].removesuffix(":*")

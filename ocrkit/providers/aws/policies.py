@@ -6,6 +6,8 @@
 - The Lambda role may call `sagemaker:InvokeEndpoint` on the one endpoint and write to its own log group.
 - `--serving function`: the Lambda role may `s3:GetObject` the one ONNX model object (plus `kms:Decrypt` on
   the bucket's key under aws:kms) and write to its own log group; no SageMaker action at all.
+- `--trigger s3`: the trigger Lambda may read the input prefix, write the output and error prefixes of the
+  input bucket, send to its dead-letter queue, write its logs, plus the endpoint or model object above.
 - The bucket refuses any request not made over TLS.
 
 `findings()` checks a policy document for what least privilege rules out (managed `*FullAccess` policies are
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ocrkit.batch.trigger import TriggerRule
 from ocrkit.providers.aws.names import Names, ecr_repository_arn
 
 VERSION = "2012-10-17"
@@ -152,6 +155,64 @@ def function_model_role_policy(
         _log_statement("WriteTheFunctionLogs", names, names.lambda_log_group),
     ]
     return _with_key_and_vpc(statements, names, "DecryptTheModelObject", kms_key_arn, vpc)
+
+
+def trigger_role_policy(
+    names: Names,
+    *,
+    rule: TriggerRule,
+    endpoint: bool,
+    model_key: str | None = None,
+    kms_key_arn: str | None = None,
+    vpc: tuple[list[str], list[str]] | None = None,
+) -> dict[str, Any]:
+    """The trigger Lambda: read `<input_prefix>*` of the input bucket, write `<output_prefix>*` and
+    `<error_prefix>*` there, send to its own dead-letter queue, write its own logs, and either invoke the
+    one endpoint (`endpoint`) or read the one ONNX model object (`--serving function`). Nothing else: no
+    listing, no delete, no other prefix."""
+    bucket = names.trigger_bucket_arn
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadTheInputPrefix",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": f"{bucket}/{rule.input_prefix}*",
+        },
+        {
+            "Sid": "WriteResultsAndErrors",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": [f"{bucket}/{rule.output_prefix}*", f"{bucket}/{rule.error_prefix}*"],
+        },
+        {
+            "Sid": "DeadLetterToItsOwnQueue",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": names.trigger_queue_arn,
+        },
+        _log_statement("WriteTheTriggerLogs", names, names.trigger_log_group),
+    ]
+    if endpoint:
+        statements.insert(
+            0,
+            {
+                "Sid": "InvokeTheOneEndpoint",
+                "Effect": "Allow",
+                "Action": "sagemaker:InvokeEndpoint",
+                "Resource": names.endpoint_arn,
+            },
+        )
+    elif model_key is not None:
+        statements.insert(
+            0,
+            {
+                "Sid": "ReadTheOneModelObject",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": names.object_arn(model_key),
+            },
+        )
+    return _with_key_and_vpc(statements, names, "DecryptWithTheBucketKey", kms_key_arn, vpc)
 
 
 def _with_key_and_vpc(

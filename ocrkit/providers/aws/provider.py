@@ -23,7 +23,7 @@ from ocrkit.deploy.records import InvokeResult, StateLike, StatusReport
 from ocrkit.deploy.serving import ServingOption, previous_hourly, serving_of, switching
 from ocrkit.deploy.spec import LoadedSpec
 from ocrkit.errors import OcrkitError
-from ocrkit.providers.aws import package
+from ocrkit.providers.aws import package, trigger
 from ocrkit.providers.aws.desired import Desired, desired_state
 from ocrkit.providers.aws.function_package import FunctionBuild, build_function
 from ocrkit.providers.aws.function_wheels import WheelTarget
@@ -150,6 +150,11 @@ class AwsProvider(CloudProvider):
                     "api_log_group": n.api_log_group,
                     "endpoint": n.endpoint,
                     "function": n.function,
+                    "trigger_bucket": n.trigger_bucket,
+                    "trigger_queue": n.trigger_queue,
+                    "trigger_log_group": n.trigger_log_group,
+                    "trigger_role": n.trigger_role,
+                    "trigger_function": n.trigger_function,
                 },
             )
         target = self._teardown(access)
@@ -176,6 +181,13 @@ class AwsProvider(CloudProvider):
                 "Set api.auth: iam to require SigV4-signed requests",
             )
         warnings += list(cost.notes)
+        if s.trigger.enabled:
+            warnings.append(
+                "the S3 trigger is not priced in this plan: each uploaded image adds one Lambda invocation "
+                f"({built.desired.trigger_memory_mb} MB x its duration), S3 GET/PUT requests and, for the "
+                "endpoint options, one endpoint invocation; `ocrkit cost --batch N` prices the triggered "
+                "path per image"
+            )
         switch = switching(state, s.serving)
         return ExecutablePlan.of(
             "aws",
@@ -294,6 +306,7 @@ class AwsProvider(CloudProvider):
             errors=aws_errors,
             guard=self._guarded,
             gone=gone,
+            counted=lambda rec: trigger.counted(access, rec),
         )
 
     def teardown_target(self, name: str, state: StateLike | None) -> CloudTeardown:

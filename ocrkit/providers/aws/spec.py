@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ocrkit.batch.trigger import TriggerRule
 from ocrkit.deploy.hops import Hop, Timeout, check_image_fits, tightest, timeout_problem
 from ocrkit.deploy.serving import DEFAULT_SERVING, ServingOption
 from ocrkit.deploy.spec import DeploySpecBase, LoadedSpec, load_spec
@@ -162,6 +163,30 @@ class UsageSpec(_Strict):
     model: Literal["report", "demo"] = "report"  # whose speed profiles price the options
 
 
+class TriggerSpec(_Strict):
+    """`--trigger s3`: a dedicated input bucket whose object-created events (under `input_prefix`, with one
+    of `suffixes`) run a trigger Lambda that writes `<output_prefix><name>.txt/.json`; a failed image is
+    retried `max_retry_attempts` times, then its event goes to an SQS dead-letter queue (and an
+    `<error_prefix><name>.json` record is written)."""
+
+    enabled: bool = False
+    input_prefix: str = "incoming/"
+    output_prefix: str = "results/"
+    error_prefix: str = "errors/"
+    suffixes: list[str] = [".png", ".jpg", ".jpeg"]
+    max_retry_attempts: Annotated[int, Field(ge=0, le=2)] = 2  # Lambda's asynchronous retries (0-2)
+    max_event_age_s: Annotated[int, Field(ge=60, le=21600)] = 21600  # then the event is dead-lettered
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] | None = None  # None: as lambda.memory_mb would be
+    timeout_s: Annotated[int, Field(ge=1, le=900)] = 120
+    reserved_concurrency: Annotated[int, Field(ge=1)] | None = None  # caps parallel images (None: pool)
+    log_retention_days: PositiveInt = 30
+    dlq_retention_days: Annotated[int, Field(ge=1, le=14)] = 14  # SQS keeps a message 14 days at most
+
+    def rule(self) -> TriggerRule:
+        """The shared trigger rule (prefixes disjoint, suffixes like '.png'); a ConfigError otherwise."""
+        return TriggerRule(self.input_prefix, self.output_prefix, self.error_prefix, tuple(self.suffixes))
+
+
 class AwsDeploySpec(DeploySpecBase):
     path_fields = ("weights",)
 
@@ -175,6 +200,7 @@ class AwsDeploySpec(DeploySpecBase):
     api: ApiSpec = ApiSpec()
     limits: LimitsSpec = LimitsSpec()
     usage: UsageSpec = UsageSpec()
+    trigger: TriggerSpec = TriggerSpec()
 
 
 def request_hops(serving: ServingOption = DEFAULT_SERVING) -> list[Hop]:
@@ -229,6 +255,18 @@ def function_environment(spec: AwsDeploySpec, model_uri: str, model_sha256: str)
         "OCRKIT_BACKEND_TIMEOUT_S": str(spec.lambda_.timeout_s - 1),
         "OCRKIT_URL_INPUT": "true" if spec.lambda_.url_input else "false",
     }
+
+
+def trigger_environment(spec: AwsDeploySpec, base: dict[str, str], rule: TriggerRule) -> dict[str, str]:
+    """The trigger Lambda's environment: the main function's (which endpoint or model, the limits) with the
+    trigger's rule and a backend deadline inside the trigger's own timeout."""
+    env = {k: v for k, v in base.items() if k not in ("OCRKIT_URL_INPUT", "OCRKIT_MAX_REQUEST_BYTES")}
+    deadline = spec.trigger.timeout_s - 1
+    if spec.serving != ServingOption.function:
+        deadline = min(spec.sagemaker.invocation_timeout_s, deadline)
+    env["OCRKIT_BACKEND_TIMEOUT_S"] = str(max(1, deadline))
+    env.update(rule.to_env())
+    return env
 
 
 def model_environment(spec: AwsDeploySpec, processor: str | None = None) -> dict[str, str]:
@@ -308,6 +346,26 @@ def check_aws_spec(spec: AwsDeploySpec, path: Path | str) -> None:
         raise ConfigError(path, "bucket.kms_key_arn", "must be a KMS key ARN (arn:aws:kms:...:key/...)")
     if api.cors is not None and api.cors.allow_origins == []:
         raise ConfigError(path, "api.cors.allow_origins", "list at least one origin, or remove api.cors")
+    if spec.trigger.enabled:
+        check_trigger(spec, path)
+
+
+def check_trigger(spec: AwsDeploySpec, path: Path | str) -> None:
+    """The trigger's rule (disjoint prefixes, image suffixes) and a timeout that outlasts the endpoint's."""
+    try:
+        spec.trigger.rule()
+    except ConfigError as exc:
+        raise ConfigError(path, f"trigger.{exc.field}", exc.problem) from None
+    if (
+        spec.serving != ServingOption.function
+        and spec.trigger.timeout_s <= spec.sagemaker.invocation_timeout_s
+    ):
+        raise ConfigError(
+            path,
+            "trigger.timeout_s",
+            f"{spec.trigger.timeout_s} s must be more than sagemaker.invocation_timeout_s "
+            f"({spec.sagemaker.invocation_timeout_s} s): the function waits on the endpoint",
+        )
 
 
 def check_serverless(sv: ServerlessSpec, path: Path | str) -> None:
