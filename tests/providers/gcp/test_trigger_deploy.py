@@ -73,7 +73,7 @@ def test_trigger_deploy_redeploy_teardown(deployer, gcp, iam_emulator, policies,
     assert bucket.labels == {LABEL_KEY: "demo", "ocrkit-role": "trigger-input"}
     assert bucket.iam_configuration.uniform_bucket_level_access_enabled is True
     assert bucket.iam_configuration.public_access_prevention == "enforced"
-    assert INPUT != state.resources["bucket"].id
+    assert state.resources["bucket"].id != INPUT
 
     # the dead-letter topic (drongo's Pub/Sub)
     topic = pubsub_v1.PublisherClient().get_topic(request={"topic": TOPIC})
@@ -117,7 +117,8 @@ def test_trigger_deploy_redeploy_teardown(deployer, gcp, iam_emulator, policies,
         f'resource.name.startsWith("{objects("incoming/")}")'
     )
     assert grants["roles/storage.objectCreator"]["condition"]["expression"] == (
-        f'resource.name.startsWith("{objects("results/")}") || resource.name.startsWith("{objects("errors/")}")'
+        f'resource.name.startsWith("{objects("results/")}") || '
+        f'resource.name.startsWith("{objects("errors/")}")'
     )
     assert bucket_grants(state.resources["bucket"].id, MEMBER) == []  # nothing on the artifact bucket
     # the other policies it is on: the topic, the endpoint, its own Cloud Run service; nothing else
