@@ -201,6 +201,7 @@ def test_uploads_become_results_failures_dead_letter_and_results_do_not_retrigge
         assert text == want.text + "\n"
         assert record["text"] == want.text and record["source"] == f"gs://{INPUT}/{key}"
         assert record["confidence"] == pytest.approx(want.confidence, abs=1e-4)
+        print(f"gs://{INPUT}/results/{rel}.json: {json.dumps(record, ensure_ascii=False)}")
     print(
         json.dumps(
             {
@@ -233,6 +234,8 @@ def test_uploads_become_results_failures_dead_letter_and_results_do_not_retrigge
     assert body["error"]["code"] == "not_an_image" and body["error"]["message"]
     assert body["error_record"] == f"gs://{INPUT}/errors/bad.png.json"
     assert body["attempt"]["event_id"] == "ev-bad" and body["attempt"]["at"]
+    print(f"gs://{INPUT}/errors/bad.png.json: {json.dumps(error, ensure_ascii=False)}")
+    print(f"dead-letter message: {json.dumps(body, ensure_ascii=False)}")
     assert dict(message.attributes) == {"bucket": INPUT, "key": "incoming/bad.png", "code": "not_an_image"}
 
 
