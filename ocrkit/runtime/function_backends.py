@@ -1,9 +1,9 @@
-"""The model backends the Cloud Function entries build from their environment, in one place: the HTTP
-function in front of a Vertex AI endpoint (ocrkit.runtime.function_entry), the HTTP function that holds
-the ONNX model (ocrkit.runtime.onnx_function_entry) and the bucket-triggered function
-(ocrkit.runtime.gcs_trigger_entry), which runs either one.
+"""What the Cloud Function entries share: the Vertex AI backend built from the environment (the HTTP
+gateway in front of an endpoint, ocrkit.runtime.function_entry, and the bucket trigger with an endpoint
+option, ocrkit.runtime.gcs_trigger_entry) and the 500 an HTTP entry answers when it cannot start.
 
-Imports are inside the functions: a source that runs the Vertex backend never loads ONNX Runtime.
+The ONNX engine's backend is ocrkit.runtime.onnx_backend, a module of its own: a function source is
+bundled from the modules its entry imports, and the gateway's must not carry the ONNX engine.
 """
 
 from __future__ import annotations
@@ -13,24 +13,12 @@ from collections.abc import Mapping
 
 from ocrkit.gateway.backend import Backend
 
-THREADS_ENV = "OCRKIT_ONNX_THREADS"
-
 
 def vertex_backend(env: Mapping[str, str]) -> Backend:
     """The Vertex AI endpoint named by `OCRKIT_VERTEX_ENDPOINT_NAME` (the endpoint serving options)."""
     from ocrkit.runtime.vertex_backend import from_environment
 
     return from_environment(dict(env))
-
-
-def onnx_backend(env: Mapping[str, str]) -> Backend:
-    """The ONNX engine in this process, its export read once from `OCRKIT_MODEL_URI` (serving: function)."""
-    from ocrkit.engine.onnx_runtime import OnnxPredictor
-    from ocrkit.gateway.backend import InProcessBackend
-    from ocrkit.runtime.model_object import fetch_model
-
-    threads = int(env.get(THREADS_ENV) or 0) or None
-    return InProcessBackend(OnnxPredictor(fetch_model(env), threads=threads), name="ocrkit")
 
 
 def internal_error(message: str) -> tuple[bytes, int, dict[str, str]]:

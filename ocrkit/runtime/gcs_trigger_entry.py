@@ -5,9 +5,9 @@ functions-framework target `on_object` (signature type `cloudevent`) in `main.py
 it. The event is `google.cloud.storage.object.v1.finalized` from the input bucket (the data is Cloud
 Storage's object resource: `bucket`, `name`, `contentType`, `size`, `generation`, ...). The one step is
 ocrkit.batch.trigger.handle_object, with a store adapter over google-cloud-storage and the backend of the
-serving option (`OCRKIT_TRIGGER_BACKEND`): `onnx`, the ONNX engine in this process (serving: function), or
-`vertex`, the Vertex AI endpoint (the endpoint options) -- both from ocrkit.runtime.function_backends,
-built once per instance.
+serving option (`OCRKIT_TRIGGER_BACKEND`): `onnx`, the ONNX engine in this process (serving: function;
+ocrkit.runtime.onnx_backend), or `vertex`, the Vertex AI endpoint (the endpoint options;
+ocrkit.runtime.function_backends), built once per instance.
 
 Dead letter. Cloud Storage -> Eventarc events cannot be prefix-filtered on the platform, so the function
 itself skips keys outside the input prefix (TriggerRule.matches): the results/ and errors/ objects it
@@ -103,12 +103,14 @@ class Settings:
 
 
 def backend_from_env(env: Mapping[str, str]) -> Backend:
-    from ocrkit.runtime.function_backends import onnx_backend, vertex_backend
-
     kind = (env.get(BACKEND_ENV) or "").strip()
     if kind == "onnx":
+        from ocrkit.runtime.onnx_backend import onnx_backend
+
         return onnx_backend(env)
     if kind == "vertex":
+        from ocrkit.runtime.function_backends import vertex_backend
+
         return vertex_backend(env)
     raise OcrkitError(f"the trigger function is misconfigured: {BACKEND_ENV}={kind!r} (onnx or vertex)")
 

@@ -19,7 +19,8 @@ from ocrkit.errors import OcrkitError
 from ocrkit.gateway.cached import GatewayCache
 from ocrkit.gateway.events import request_from_flask
 from ocrkit.gateway.handler import Gateway
-from ocrkit.runtime.function_backends import THREADS_ENV, internal_error, onnx_backend
+from ocrkit.runtime.function_backends import internal_error
+from ocrkit.runtime.onnx_backend import THREADS_ENV, onnx_backend
 
 log = logging.getLogger("ocrkit.gateway")
 logging.getLogger().setLevel(os.environ.get("OCRKIT_LOG_LEVEL", "INFO"))
