@@ -18,13 +18,14 @@ import os
 from ocrkit.errors import OcrkitError
 from ocrkit.gateway.cached import GatewayCache
 from ocrkit.gateway.events import request_from_flask
-from ocrkit.runtime.function_backends import internal_error, vertex_backend
+from ocrkit.runtime.function_response import internal_error
+from ocrkit.runtime.vertex_backend import from_environment
 
 log = logging.getLogger("ocrkit.gateway")
 logging.getLogger().setLevel(os.environ.get("OCRKIT_LOG_LEVEL", "INFO"))
 
 
-_cache = GatewayCache(vertex_backend)
+_cache = GatewayCache(lambda env: from_environment(dict(env)))
 build_gateway = _cache.build
 get_gateway = _cache.get
 reset = _cache.reset

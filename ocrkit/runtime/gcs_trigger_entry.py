@@ -7,7 +7,7 @@ Storage's object resource: `bucket`, `name`, `contentType`, `size`, `generation`
 ocrkit.batch.trigger.handle_object, with a store adapter over google-cloud-storage and the backend of the
 serving option (`OCRKIT_TRIGGER_BACKEND`): `onnx`, the ONNX engine in this process (serving: function;
 ocrkit.runtime.onnx_backend), or `vertex`, the Vertex AI endpoint (the endpoint options;
-ocrkit.runtime.function_backends), built once per instance.
+ocrkit.runtime.vertex_backend), built once per instance.
 
 Dead letter. Cloud Storage -> Eventarc events cannot be prefix-filtered on the platform, so the function
 itself skips keys outside the input prefix (TriggerRule.matches): the results/ and errors/ objects it
@@ -109,9 +109,9 @@ def backend_from_env(env: Mapping[str, str]) -> Backend:
 
         return onnx_backend(env)
     if kind == "vertex":
-        from ocrkit.runtime.function_backends import vertex_backend
+        from ocrkit.runtime.vertex_backend import from_environment
 
-        return vertex_backend(env)
+        return from_environment(dict(env))
     raise OcrkitError(f"the trigger function is misconfigured: {BACKEND_ENV}={kind!r} (onnx or vertex)")
 
 

@@ -19,7 +19,7 @@ from ocrkit.errors import OcrkitError
 from ocrkit.gateway.cached import GatewayCache
 from ocrkit.gateway.events import request_from_flask
 from ocrkit.gateway.handler import Gateway
-from ocrkit.runtime.function_backends import internal_error
+from ocrkit.runtime.function_response import internal_error
 from ocrkit.runtime.onnx_backend import THREADS_ENV, onnx_backend
 
 log = logging.getLogger("ocrkit.gateway")

@@ -113,6 +113,11 @@ class GcpProvider(CloudProvider):
             outputs = package.build_all(self.weights_path(spec), folder, batching)
         trigger_source = None
         if spec.trigger.enabled:
+            if spec.serving is ServingOption.function:
+                trigger_memory = spec.trigger.memory_for(spec.function, spec.serving)
+                trigger_package.check_memory(
+                    trigger_memory, function_serving.export_for(self.weights_path(spec))
+                )
             trigger_source = trigger_package.build_trigger_source(
                 folder / "function-trigger.zip", spec.serving
             )

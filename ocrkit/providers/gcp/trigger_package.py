@@ -21,9 +21,11 @@ from ocrkit.deploy.artifact import (
     module_entries,
 )
 from ocrkit.deploy.serving import ServingOption
+from ocrkit.errors import OcrkitError
+from ocrkit.gateway.limits import MiB
 from ocrkit.providers.gcp import function_serving
 from ocrkit.providers.gcp.package import PACKAGE_ROOT
-from ocrkit.providers.gcp.spec import GcpDeploySpec, gateway_environment
+from ocrkit.providers.gcp.spec import GcpDeploySpec, gateway_environment, size_mb
 
 ENTRY_MODULE = "ocrkit.runtime.gcs_trigger_entry"
 ENTRY_POINT = "on_object"
@@ -55,6 +57,19 @@ def requirements_txt(serving: ServingOption) -> str:
     ]
     lines += [f"{name}=={version}" for name, version in requirements(serving).items()]
     return "\n".join(lines) + "\n"
+
+
+def check_memory(memory: str, export: Path) -> None:
+    """serving: function -- the trigger function holds the model too: one line before anything is created
+    when its memory cannot (the HTTP function's estimate, ocrkit.providers.gcp.function_serving)."""
+    unpacked = function_serving.unpacked_size(export)
+    needed = function_serving.memory_needed_mb(unpacked)
+    if size_mb(memory) < needed:
+        raise OcrkitError(
+            f"the trigger function's memory {memory} is too small for this model: its export is "
+            f"{unpacked / MiB:,.0f} MiB, about {needed:,} MiB with it unpacked in /tmp (an estimate)",
+            hint=f"set trigger.memory to at least {-(-needed // 1024)}Gi in the deploy config",
+        )
 
 
 def build_trigger_source(out: Path, serving: ServingOption) -> BuiltArchive:

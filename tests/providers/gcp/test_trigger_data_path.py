@@ -256,3 +256,12 @@ def test_a_failed_dead_letter_publish_fails_the_event(trigger, pubsub_server):
         assert bucket.get_blob("errors/worse.png.json") is not None  # the record is written before
     finally:
         pubsub_v1.PublisherClient().create_topic(request={"name": TOPIC})
+
+
+def test_a_trigger_memory_too_small_for_the_model_is_refused(trigger):
+    from ocrkit.errors import OcrkitError
+
+    _, export, _ = trigger
+    trigger_package.check_memory("2Gi", export)  # the default holds the demo model
+    with pytest.raises(OcrkitError, match="trigger function's memory 256Mi is too small"):
+        trigger_package.check_memory("256Mi", export)
