@@ -12,27 +12,20 @@ Answers are Flask-style `(body, status, headers)` tuples, so nothing here import
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from collections.abc import Mapping
 
 from ocrkit.errors import OcrkitError
-from ocrkit.gateway.backend import Backend
 from ocrkit.gateway.cached import GatewayCache
 from ocrkit.gateway.events import request_from_flask
+from ocrkit.runtime.function_response import internal_error
+from ocrkit.runtime.vertex_backend import from_environment
 
 log = logging.getLogger("ocrkit.gateway")
 logging.getLogger().setLevel(os.environ.get("OCRKIT_LOG_LEVEL", "INFO"))
 
 
-def _backend_from_env(env: Mapping[str, str]) -> Backend:
-    from ocrkit.runtime.vertex_backend import from_environment
-
-    return from_environment(env)
-
-
-_cache = GatewayCache(_backend_from_env)
+_cache = GatewayCache(lambda env: from_environment(dict(env)))
 build_gateway = _cache.build
 get_gateway = _cache.get
 reset = _cache.reset
@@ -43,12 +36,6 @@ def predict(request: object) -> tuple[bytes, int, dict[str, str]]:
         gateway = get_gateway()
     except OcrkitError as exc:
         log.error("the function is misconfigured: %s", exc)
-        body = {
-            "error": {
-                "code": "internal_error",
-                "message": "the service is misconfigured; see the function's log",
-            }
-        }
-        return json.dumps(body).encode(), 500, {"Content-Type": "application/json; charset=utf-8"}
+        return internal_error("the service is misconfigured; see the function's log")
     response = gateway.handle(request_from_flask(request, max_body_bytes=gateway.limits.max_request_bytes))
     return response.body, response.status, dict(response.headers)

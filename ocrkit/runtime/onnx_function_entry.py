@@ -11,33 +11,22 @@ source's requirements.txt holds the ONNX extra's packages and functions-framewor
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
-from collections.abc import Mapping
 
 from ocrkit.errors import OcrkitError
-from ocrkit.gateway.backend import Backend, InProcessBackend
 from ocrkit.gateway.cached import GatewayCache
 from ocrkit.gateway.events import request_from_flask
 from ocrkit.gateway.handler import Gateway
+from ocrkit.runtime.function_response import internal_error
+from ocrkit.runtime.onnx_backend import THREADS_ENV, onnx_backend
 
 log = logging.getLogger("ocrkit.gateway")
 logging.getLogger().setLevel(os.environ.get("OCRKIT_LOG_LEVEL", "INFO"))
-THREADS_ENV = "OCRKIT_ONNX_THREADS"
+__all__ = ["THREADS_ENV", "build_gateway", "get_gateway", "predict", "reset"]
 
-
-def _backend_from_env(env: Mapping[str, str]) -> Backend:
-    from ocrkit.engine.onnx_runtime import OnnxPredictor
-    from ocrkit.runtime.model_object import fetch_model
-
-    threads = int(env.get(THREADS_ENV) or 0) or None
-    predictor = OnnxPredictor(fetch_model(env), threads=threads)
-    return InProcessBackend(predictor, name="ocrkit")
-
-
-_cache = GatewayCache(_backend_from_env)
+_cache = GatewayCache(onnx_backend)
 _loading = threading.Lock()  # functions-framework serves with threads: the model is loaded once
 build_gateway = _cache.build
 reset = _cache.reset
@@ -53,12 +42,6 @@ def predict(request: object) -> tuple[bytes, int, dict[str, str]]:
         gateway = get_gateway()
     except OcrkitError as exc:
         log.error("the function cannot load its model: %s", exc)
-        body = {
-            "error": {
-                "code": "internal_error",
-                "message": "the service could not load its model; see the function's log",
-            }
-        }
-        return json.dumps(body).encode(), 500, {"Content-Type": "application/json; charset=utf-8"}
+        return internal_error("the service could not load its model; see the function's log")
     response = gateway.handle(request_from_flask(request, max_body_bytes=gateway.limits.max_request_bytes))
     return response.body, response.status, dict(response.headers)

@@ -164,7 +164,10 @@ def owner_function(a: GcpAccess, rec: ResourceRecord) -> bool | None:
 
 def discover(a: GcpAccess) -> Found:
     return [
-        ("function", ResourceRecord(KIND, function.name))
+        (
+            "trigger-function" if function.name == a.names.trigger_function else "function",
+            ResourceRecord(KIND, function.name),
+        )
         for function in a.gcp.functions().list_functions(request={"parent": a.names.parent})
         if labelled(function, a.names.name)
     ]

@@ -167,6 +167,7 @@ def discover(a: GcpAccess) -> Found:
         ("bucket", ResourceRecord("gcs:bucket", bucket.name))
         for bucket in a.gcp.storage().list_buckets()
         if dict(bucket.labels or {}).get(LABEL_KEY) == a.names.name
+        and dict(bucket.labels or {}).get("ocrkit-role") != "trigger-input"  # trigger_bucket's: kept if used
     ]
 
 

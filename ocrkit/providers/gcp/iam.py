@@ -90,12 +90,14 @@ def _predict_record(p: GcpPlanContext, endpoint: str) -> ResourceRecord:
     )
 
 
-def added_by_hand(policy: Any, member: str) -> list[tuple[str, str]]:
-    """(role, member) pairs on the endpoint's IAM policy other than ocrkit's one binding: the drift."""
+def added_by_hand(policy: Any, member: str, also: str | None = None) -> list[tuple[str, str]]:
+    """(role, member) pairs on the endpoint's IAM policy other than ocrkit's bindings (the gateway's, and
+    `also`: the bucket trigger's account, with --trigger gcs): the drift."""
     extra = []
+    ours = {(iam.PREDICT_ROLE, member)} | ({(iam.PREDICT_ROLE, also)} if also else set())
     for binding in policy.bindings:
         for who in binding.members:
-            if (binding.role, who) != (iam.PREDICT_ROLE, member):
+            if (binding.role, who) not in ours:
                 extra.append((binding.role, who))
     return sorted(set(extra))
 
@@ -115,7 +117,8 @@ def plan_predict_binding(p: GcpPlanContext) -> Step:
     if endpoint is not None:
         policy = iam.get_policy(p.gcp.endpoint_iam(), endpoint.name)
         present = iam.find_binding(policy, iam.PREDICT_ROLE, member) is not None
-        extra = added_by_hand(policy, member)
+        trigger = f"serviceAccount:{p.names.trigger_account}" if p.d.triggered else None
+        extra = added_by_hand(policy, member, trigger)
         if present and not extra:
             record = _predict_record(p, endpoint.name)
             return Step(
@@ -257,7 +260,8 @@ def describe_binding(a: GcpAccess, rec: ResourceRecord) -> Described:
     if found is None:
         return Described(f"missing: {member} has no {role} on {resource}", healthy=False)
     if role == iam.PREDICT_ROLE:
-        extra = added_by_hand(iam.get_policy(client, resource), member)
+        trigger = f"serviceAccount:{a.names.trigger_account}"  # --trigger gcs: ocrkit's too
+        extra = added_by_hand(iam.get_policy(client, resource), member, trigger)
         if extra:
             return Described(
                 f"DRIFT: {_pairs(extra)} added by hand on the endpoint (the next deploy leaves only "

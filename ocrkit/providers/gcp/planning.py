@@ -77,6 +77,37 @@ class Names:
     def labels(self) -> dict[str, str]:
         return {LABEL_KEY: self.name}
 
+    # -- the bucket trigger (`--trigger gcs`) --------------------------------------------------------
+
+    @property
+    def input_bucket(self) -> str:
+        """The trigger's own bucket (user uploads and results), apart from the model-artifact bucket."""
+        return f"{self.name}-in-{self.project}"[:63].rstrip("-")
+
+    @property
+    def trigger_function_id(self) -> str:
+        return f"{self.name}-trigger"
+
+    @property
+    def trigger_function(self) -> str:
+        return f"{self.parent}/functions/{self.trigger_function_id}"
+
+    @property
+    def trigger_service(self) -> str:
+        """The Cloud Run service behind the trigger function (2nd gen), which Eventarc invokes."""
+        return f"{self.parent}/services/{self.trigger_function_id}"
+
+    @property
+    def trigger_account(self) -> str:
+        account = f"{self.name}-trg"[:30].rstrip("-")
+        if len(account) < 6:
+            account = f"ocrkit-{account}"
+        return f"{account}@{self.project}.iam.gserviceaccount.com"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"projects/{self.project}/topics/{self.name}-dead-letter"
+
 
 def get_request(resource: str) -> Any:
     from google.iam.v1 import iam_policy_pb2
@@ -100,6 +131,11 @@ class Desired:
     names: Names
     artifact: BuiltArchive
     source: BuiltArchive
+    trigger_source: BuiltArchive | None = None  # --trigger gcs: the trigger function's source
+
+    @property
+    def triggered(self) -> bool:
+        return self.spec.trigger.enabled and self.trigger_source is not None
 
     @property
     def sha12(self) -> str:
@@ -230,6 +266,7 @@ class Observed:
 
     endpoint: Any = None  # the Vertex endpoint found (None: it will be created)
     function: Any = None  # the Cloud Function found
+    trigger_function: Any = None  # the trigger's Cloud Function found
 
 
 @dataclass

@@ -25,7 +25,7 @@ from ocrkit.deploy.records import InvokeResult, ResourceRecord, StateLike, Statu
 from ocrkit.deploy.serving import ServingOption, previous_hourly, serving_of, switching
 from ocrkit.deploy.spec import LoadedSpec
 from ocrkit.errors import OcrkitError
-from ocrkit.providers.gcp import function_serving, package
+from ocrkit.providers.gcp import function_serving, package, trigger_package
 from ocrkit.providers.gcp.iam import counted
 from ocrkit.providers.gcp.planner import REGISTRY, discover, plan_steps
 from ocrkit.providers.gcp.planning import Desired, GcpAccess, GcpPlanContext, Names, Options
@@ -38,6 +38,7 @@ from ocrkit.providers.gcp.session import (
     translate,
 )
 from ocrkit.providers.gcp.spec import GcpDeploySpec, load_gcp_spec, size_mb
+from ocrkit.providers.gcp.trigger_iam import PROJECT_PREREQUISITES
 from ocrkit.providers.gcp.usage import deployment_usage, running_usage
 from ocrkit.weights import demo_weights_notes
 
@@ -110,7 +111,17 @@ class GcpProvider(CloudProvider):
         else:
             batching = package.Batching(spec.vertex.batch_size, spec.vertex.max_batch_delay_ms)
             outputs = package.build_all(self.weights_path(spec), folder, batching)
-        return Built(Desired(spec, names, outputs.model, outputs.function), names)
+        trigger_source = None
+        if spec.trigger.enabled:
+            if spec.serving is ServingOption.function:
+                trigger_memory = spec.trigger.memory_for(spec.function, spec.serving)
+                trigger_package.check_memory(
+                    trigger_memory, function_serving.export_for(self.weights_path(spec))
+                )
+            trigger_source = trigger_package.build_trigger_source(
+                folder / "function-trigger.zip", spec.serving
+            )
+        return Built(Desired(spec, names, outputs.model, outputs.function, trigger_source), names)
 
     # -- plan ---------------------------------------------------------------------------------------
 
@@ -124,6 +135,14 @@ class GcpProvider(CloudProvider):
         with gcp_errors("plan the deployment (read the existing resources)"):
             steps = plan_steps(planner)
             ids = {"bucket": built.names.bucket, "function": built.names.function}
+            if built.desired.triggered:
+                ids.update(
+                    {
+                        "input-bucket": built.names.input_bucket,
+                        "dead-letter": built.names.dead_letter_topic,
+                        "trigger-function": built.names.trigger_function,
+                    }
+                )
             steps, foreign = self._check_foreign(steps, REGISTRY, access, ids)
         target = self._teardown(access)
         rank = lambda rec: REGISTRY.rank(rec.kind)  # noqa: E731
@@ -157,6 +176,15 @@ class GcpProvider(CloudProvider):
             warnings.append(
                 "the function is private: callers need roles/run.invoker on it and send an identity token "
                 "(ocrkit invoke does this); pass --public to let anyone call it"
+            )
+        if built.desired.triggered:
+            warnings.append(
+                f"--trigger gcs: upload images to gs://{built.names.input_bucket}/{s.trigger.input_prefix}; "
+                "the trigger function's invocations (and the model time they use) are NOT priced in this plan"
+            )
+            warnings.append(
+                "--trigger gcs needs two project-level grants that ocrkit does not make (least privilege: "
+                "nothing project-wide): " + "; ".join(PROJECT_PREREQUISITES)
             )
         warnings += planner.warnings
         warnings += demo_weights_notes(self.weights_path(s))

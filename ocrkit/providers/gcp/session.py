@@ -14,6 +14,8 @@
   AI serves getIamPolicy/setIamPolicy on endpoints in v1beta1 only; same override as Vertex AI); the Cloud
   Run service behind the function is reached with `RunIamClient` (getIamPolicy / setIamPolicy over REST,
   the only two Cloud Run calls ocrkit makes, so google-cloud-run is not needed).
+- Pub/Sub (the trigger's dead-letter topic and its IAM policy) goes through `pubsub_v1.PublisherClient`
+  (gRPC), which honours `PUBSUB_EMULATOR_HOST` by itself.
 - Google API errors become one-sentence `OcrkitError`s (`gcp_errors`).
 """
 
@@ -33,7 +35,9 @@ STORAGE_EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 PROJECT_ENV = "GOOGLE_CLOUD_PROJECT"
 IAM_ENDPOINT_ENV = "OCRKIT_GCP_IAM_ENDPOINT"
 RUN_ENDPOINT_ENV = "OCRKIT_GCP_RUN_ENDPOINT"
+PUBSUB_EMULATOR_ENV = "PUBSUB_EMULATOR_HOST"
 OVERRIDES = (
+    PUBSUB_EMULATOR_ENV,
     VERTEX_ENDPOINT_ENV,
     FUNCTIONS_ENDPOINT_ENV,
     IAM_ENDPOINT_ENV,
@@ -175,6 +179,20 @@ class GcpSession:
                 override or "https://run.googleapis.com", self.credentials
             )
         return self._clients["run_iam"]
+
+    def pubsub(self) -> Any:
+        """Pub/Sub topics (create, get, list, delete) and their IAM policy: the publisher client."""
+        if "pubsub" not in self._clients:
+            from google.cloud import pubsub_v1
+
+            emulated = bool((os.environ.get(PUBSUB_EMULATOR_ENV) or "").strip())
+            kwargs = {} if emulated else {"credentials": self.credentials}
+            self._clients["pubsub"] = pubsub_v1.PublisherClient(**kwargs)
+        return self._clients["pubsub"]
+
+    def topic_iam(self) -> Any:
+        """A topic's IAM policy (getIamPolicy / setIamPolicy with the google.iam.v1 call shape)."""
+        return self.pubsub()
 
     def storage(self) -> Any:
         if "storage" not in self._clients:

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ocrkit.batch.trigger import IMAGE_SUFFIXES, TriggerRule
 from ocrkit.deploy.hops import Hop, Timeout, check_image_fits, tightest, timeout_problem
 from ocrkit.deploy.serving import DEFAULT_SERVING, OFFERED, ServingOption
 from ocrkit.deploy.spec import DeploySpecBase, LoadedSpec, load_spec
@@ -30,6 +31,7 @@ from ocrkit.gateway.limits import MiB
 # Platform limits (Google Cloud documentation; hard limits, not quotas).
 FUNCTION_MAX_REQUEST = 32 * MiB  # Cloud Functions 2nd gen (Cloud Run) HTTP request size
 FUNCTION_MAX_TIMEOUT_S = 3600  # 2nd gen HTTP functions
+FUNCTION_MAX_EVENT_TIMEOUT_S = 540  # 2nd gen event-driven functions (9 minutes)
 FUNCTION_MIN_MEMORY_MB, FUNCTION_MAX_MEMORY_MB = 128, 32 * 1024  # 2nd gen memory tiers
 VERTEX_MAX_REQUEST = 1572864  # 1.5 MB: Vertex AI online prediction request (JSON) for custom models
 VERTEX_ENVELOPE = 1024  # {"instances": [{"b64": ""}], "parameters": {...}} around the base64 text
@@ -122,6 +124,34 @@ class UsageSpec(_Strict):
     model: Literal["report", "demo"] = "report"  # whose speed profiles price the options
 
 
+class TriggerSpec(_Strict):
+    """`--trigger gcs`: a dedicated input bucket whose object-finalized events run a second Cloud Function
+    (ocrkit.providers.gcp.trigger*). Off unless `enabled` (the CLI's --trigger gcs sets it)."""
+
+    enabled: bool = False
+    input_prefix: str = "incoming/"  # uploads here run the model
+    output_prefix: str = "results/"  # <rel>.txt and <rel>.json land here (never retriggers: disjoint)
+    error_prefix: str = "errors/"  # <rel>.json for a failed image (and a dead-letter message)
+    suffixes: tuple[str, ...] = IMAGE_SUFFIXES
+    retry: bool = True  # RETRY_POLICY_RETRY: a raised error is retried (ocrkit raises only when the
+    #                     dead-letter publish itself failed); false: RETRY_POLICY_DO_NOT_RETRY
+    memory: str | None = None  # default: function.model_memory (serving: function) or function.memory
+    timeout_s: Annotated[int, Field(ge=1, le=FUNCTION_MAX_EVENT_TIMEOUT_S)] = 120
+    max_instances: PositiveInt = 10
+    trigger_region: str | None = None  # Eventarc trigger's region; default: the bucket's (the region)
+
+    def memory_for(self, function: FunctionSpec, serving: ServingOption) -> str:
+        """The trigger function's memory: `memory`, else what the serving option's function gets."""
+        return self.memory or function.memory_for(serving)
+
+    def rule(self, path: Path | str = "<config>") -> TriggerRule:
+        """The rule the function applies, checked (prefixes disjoint, suffixes) with the config's path."""
+        try:
+            return TriggerRule(self.input_prefix, self.output_prefix, self.error_prefix, self.suffixes)
+        except ConfigError as exc:
+            raise ConfigError(path, f"trigger.{exc.field}", exc.problem) from None
+
+
 class GcpDeploySpec(DeploySpecBase):
     path_fields = ("weights",)
 
@@ -134,6 +164,7 @@ class GcpDeploySpec(DeploySpecBase):
     function: FunctionSpec = FunctionSpec()
     limits: LimitsSpec = LimitsSpec()
     usage: UsageSpec = UsageSpec()
+    trigger: TriggerSpec = TriggerSpec()
 
 
 def request_hops() -> list[Hop]:
@@ -226,6 +257,20 @@ def check_gcp_spec(spec: GcpDeploySpec, path: Path | str) -> None:
                 field,
                 f"{value} is outside what Cloud Functions (2nd gen) offers (128Mi to 32Gi; "
                 "https://cloud.google.com/functions/docs/configuring/memory)",
+            )
+    if spec.trigger.enabled:
+        spec.trigger.rule(path)
+        memory = spec.trigger.memory
+        if memory is not None and (
+            not MEMORY_RE.match(memory)
+            or not FUNCTION_MIN_MEMORY_MB <= size_mb(memory) <= FUNCTION_MAX_MEMORY_MB
+        ):
+            raise ConfigError(path, "trigger.memory", f"'{memory}' is not a size from 128Mi to 32Gi")
+        if spec.trigger.trigger_region is not None and not REGION_RE.match(spec.trigger.trigger_region):
+            raise ConfigError(
+                path,
+                "trigger.trigger_region",
+                f"'{spec.trigger.trigger_region}' is not a Google Cloud region",
             )
     if spec.bucket.kms_key and not spec.bucket.kms_key.startswith("projects/"):
         raise ConfigError(

@@ -6,9 +6,10 @@ at them (REST base URLs, the IAM host:port, anonymous credentials); small real c
 GcpProvider whose function-source PUT is recorded (drongo's generateUploadUrl answers a
 storage.googleapis.com URL, which cannot be reached from here).
 
-IAM policies (the Vertex AI endpoint's, the Cloud Run service's) are served by no emulator here: drongo
-routes no getIamPolicy/setIamPolicy. `FakePolicies` stands in at the client-library boundary (the GAPIC
-call shape, google.iam.v1 messages, etags and the version-3 rule for conditions), for both.
+IAM policies (the Vertex AI endpoint's, the Cloud Run service's, a Pub/Sub topic's) are served by no
+emulator here: drongo routes no getIamPolicy/setIamPolicy. `FakePolicies` stands in at the client-library
+boundary (the GAPIC call shape, google.iam.v1 messages, etags and the version-3 rule for conditions), for
+all three. Pub/Sub topics themselves are drongo's Pub/Sub gRPC emulator (in this process).
 """
 
 from __future__ import annotations
@@ -159,7 +160,33 @@ def policies(monkeypatch) -> FakePolicies:
     fake = FakePolicies()
     monkeypatch.setattr(GcpSession, "endpoint_iam", lambda self: fake)
     monkeypatch.setattr(GcpSession, "run_iam", lambda self: fake)
+    monkeypatch.setattr(GcpSession, "topic_iam", lambda self: fake)  # drongo's Pub/Sub has no IAM either
     return fake
+
+
+@pytest.fixture(scope="session")
+def pubsub_server() -> str:
+    """drongo's Pub/Sub gRPC emulator, in this process (like the IAM one); its localhost:port. Topics
+    (create/get/list/delete), publish and pull are real; topic IAM policies are FakePolicies'."""
+    from drongo.services.pubsub.emulator import PubSubEmulator
+
+    emulator = PubSubEmulator()
+    emulator.start()  # sets PUBSUB_EMULATOR_HOST; the tests set it themselves through monkeypatch
+    address = os.environ.get("PUBSUB_EMULATOR_HOST")
+    emulator.stop()  # restores the environment; the server keeps serving
+    if not address:  # pragma: no cover - google-cloud-pubsub missing
+        pytest.skip("drongo's Pub/Sub emulator needs google-cloud-pubsub")
+    return address
+
+
+@pytest.fixture
+def pubsub(pubsub_server, monkeypatch) -> str:
+    """The Pub/Sub emulator, emptied, with PUBSUB_EMULATOR_HOST pointing at it."""
+    from drongo.services.pubsub.models import pubsub_backends
+
+    pubsub_backends.reset()
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_server)
+    return pubsub_server
 
 
 @pytest.fixture(scope="session")
