@@ -80,7 +80,7 @@ def test_gcp_only_options_are_refused_elsewhere(capsys, tmp_path, monkeypatch) -
 def test_status_and_teardown_find_a_deployment_in_another_project(
     gcp, capsys, fake_weights, no_put, tmp_path
 ) -> None:
-    """With the state file gone, `--project` says where to look by labels (the default project has nothing)."""
+    """With the state file gone, `--project` says where to look by labels (bucket names are global)."""
     base = ["--cloud", "gcp", "--name", "elsewhere"]
     code, _, err = run(
         capsys, "deploy", *base, "--project", "other-project", "--weights", str(fake_weights), "--yes"
