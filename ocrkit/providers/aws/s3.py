@@ -31,7 +31,7 @@ def plan_bucket(p: AwsPlanContext) -> Step:
     n, b = p.n, p.spec.bucket
     encryption = "SSE-KMS" if b.encryption == "aws:kms" else "SSE-S3"
     summary = f"s3://{n.bucket}: private, {encryption}, versioned, tagged"
-    exists = _bucket_exists(p, s3, n.bucket)
+    exists = bucket_exists(s3, n.bucket)
     if not exists:
         return p.step(
             "bucket",
@@ -77,7 +77,8 @@ def _bucket_noop(p: AwsPlanContext):
     return lambda ctx: StepResult(rec, {"bucket": p.n.bucket})
 
 
-def _bucket_exists(p: AwsPlanContext, s3, name: str) -> bool:
+def bucket_exists(s3: Any, name: str) -> bool:
+    """Whether the bucket exists and is this account's; a bucket another account holds is one line."""
     try:
         s3.head_bucket(Bucket=name)
         return True

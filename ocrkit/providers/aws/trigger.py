@@ -23,7 +23,6 @@ from typing import Any
 from ocrkit.deploy.plan import Context, ResourceModel, Step, StepResult
 from ocrkit.deploy.records import Events, ResourceRecord
 from ocrkit.deploy.resource import Described, Family, Found
-from ocrkit.errors import OcrkitError
 from ocrkit.providers.aws import iam, logs
 from ocrkit.providers.aws.package import TRIGGER_HANDLER
 from ocrkit.providers.aws.planning import (
@@ -35,6 +34,7 @@ from ocrkit.providers.aws.planning import (
     owned_by_tags,
     tag_dict,
 )
+from ocrkit.providers.aws.s3 import bucket_exists
 from ocrkit.providers.aws.session import error_code
 
 BUCKET_KIND = "s3:input-bucket"
@@ -53,22 +53,6 @@ NOTIFICATION_LISTS = (
 
 
 # -- the input bucket ---------------------------------------------------------------------------------
-
-
-def _head(s3: Any, name: str) -> bool:
-    try:
-        s3.head_bucket(Bucket=name)
-        return True
-    except Exception as exc:
-        code = error_code(exc)
-        if code in ("404", "NoSuchBucket", "NotFound"):
-            return False
-        if code in ("403", "AccessDenied"):
-            raise OcrkitError(
-                f"bucket {name} exists but this account cannot use it",
-                hint="bucket names are global: pick another deployment name with --name",
-            ) from None
-        raise
 
 
 PUBLIC_BLOCK = {
@@ -98,7 +82,7 @@ def _bucket_drift(p: AwsPlanContext, s3: Any) -> list[str]:
 def plan_trigger_bucket(p: AwsPlanContext) -> Step:
     s3, n = p.c("s3"), p.n
     summary = f"s3://{n.trigger_bucket}: the input bucket (uploads, results, errors); private, SSE-S3, tagged"
-    exists = _head(s3, n.trigger_bucket)
+    exists = bucket_exists(s3, n.trigger_bucket)
     drift = _bucket_drift(p, s3) if exists else []
     rec = ResourceRecord(BUCKET_KIND, n.trigger_bucket, {"region": n.region})
     outputs = {"trigger_bucket": n.trigger_bucket}
@@ -673,7 +657,7 @@ def describe_trigger_notification(a: AwsAccess, rec: ResourceRecord) -> Describe
 def discover(a: AwsAccess) -> Found:
     """The trigger's resources by their fixed names (the tagging API does not list every kind)."""
     n, out = a.names, []
-    if _head(a.c("s3"), n.trigger_bucket):
+    if bucket_exists(a.c("s3"), n.trigger_bucket):
         out.append(("trigger_bucket", ResourceRecord(BUCKET_KIND, n.trigger_bucket)))
         ours, _ = _split(_current(a.c("s3"), n.trigger_bucket), n.notification_id_prefix)
         if ours:

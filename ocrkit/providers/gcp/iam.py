@@ -46,9 +46,17 @@ def plan_service_account(p: GcpPlanContext) -> Step:
             PlannedCall("service-account", "iam:service-account", "noop", summary),
             lambda ctx: StepResult(record=record, outputs={"service_account": email}),
         )
-    account_id = email.split("@")[0]
     display = f"ocrkit {p.names.name} gateway"[:100]
     description = iam.account_description(p.names.name, f"may only {duty}")
+    return create_account_step(p, "service-account", email, display, description, "service_account", summary)
+
+
+def create_account_step(
+    p: GcpPlanContext, resource: str, email: str, display: str, description: str, output: str, summary: str
+) -> Step:
+    """The step that creates a service account ocrkit runs something as (the gateway's, the trigger's);
+    its unique id is recorded so that teardown deletes only the account it made."""
+    account_id = email.split("@")[0]
 
     def run(ctx: Context) -> StepResult:
         from google.cloud import iam_admin_v1
@@ -62,17 +70,13 @@ def plan_service_account(p: GcpPlanContext) -> Step:
         attrs = {"unique_id": made.unique_id, "ours": True}
         return StepResult(
             record=ResourceRecord("iam:service-account", made.email or email, attrs),
-            outputs={"service_account": made.email or email},
+            outputs={output: made.email or email},
         )
 
+    want = {"account_id": account_id, "display_name": display, "description": description}
     return Step(
         PlannedCall(
-            "service-account",
-            "iam:service-account",
-            "create",
-            summary,
-            {"account_id": account_id, "display_name": display, "description": description},
-            ("iam.serviceAccounts.create",),
+            resource, "iam:service-account", "create", summary, want, ("iam.serviceAccounts.create",)
         ),
         run,
     )

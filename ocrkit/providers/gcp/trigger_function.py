@@ -23,6 +23,7 @@ from ocrkit.deploy.plan import Context, ResourceModel, Step, StepResult
 from ocrkit.deploy.records import PlannedCall, ResourceRecord
 from ocrkit.deploy.resource import Family, Found
 from ocrkit.providers.gcp import iam_policy as iam
+from ocrkit.providers.gcp.iam import create_account_step
 from ocrkit.providers.gcp.planning import (
     SOURCE_LABEL,
     GcpAccess,
@@ -65,32 +66,9 @@ def plan_trigger_account(p: GcpPlanContext) -> Step:
             PlannedCall("trigger-account", ACCOUNT_KIND, "noop", summary),
             lambda ctx: StepResult(record=record, outputs={"trigger_account": email}),
         )
-    account_id = email.split("@")[0]
     display = f"ocrkit {p.names.name} bucket trigger"[:100]
     description = iam.account_description(p.names.name, DUTY)
-
-    def run(ctx: Context) -> StepResult:
-        from google.cloud import iam_admin_v1
-
-        request = iam_admin_v1.CreateServiceAccountRequest(
-            name=f"projects/{p.names.project}",
-            account_id=account_id,
-            service_account=iam_admin_v1.ServiceAccount(display_name=display, description=description),
-        )
-        made = p.gcp.iam().create_service_account(request=request)
-        attrs = {"unique_id": made.unique_id, "ours": True}
-        return StepResult(
-            record=ResourceRecord(ACCOUNT_KIND, made.email or email, attrs),
-            outputs={"trigger_account": made.email or email},
-        )
-
-    want = {"account_id": account_id, "display_name": display, "description": description}
-    return Step(
-        PlannedCall(
-            "trigger-account", ACCOUNT_KIND, "create", summary, want, ("iam.serviceAccounts.create",)
-        ),
-        run,
-    )
+    return create_account_step(p, "trigger-account", email, display, description, "trigger_account", summary)
 
 
 def trigger_settings(p: GcpPlanContext, endpoint: str | None) -> dict[str, Any]:
