@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
             help="Comma-separated font families for train/test (default: the Debian ones): stevehand, z003, "
             "chancery, delphine, uralic, urw, cmu, dejavu, paratype, liberation; handwriting fonts from "
             "`ocrkit fonts --install`: marck-script, great-vibes, lobster, pacifico, caveat, "
-            "shantell-sans, playpen-sans, bad-script, neucha, comforter.",
+            "shantell-sans, playpen-sans, zen-kurenaido, comic-relief, bad-script, neucha, comforter.",
             show_default=False,
         ),
         unseen_font: str = typer.Option(

@@ -72,6 +72,12 @@ PACKAGES: tuple[FontPackage, ...] = (
     FontPackage(
         "playpen-sans", "5.3.0", "cc638f6c358ee318701ff65788540db3019aab408267b5b5d81c2a84226e4706", "print"
     ),
+    FontPackage(
+        "zen-kurenaido", "5.3.0", "f8a7fb316996b6d8a7daa9faf3a5f8baab1622cdca9e2aec4af807036ddb2fa4", "print"
+    ),
+    FontPackage(
+        "comic-relief", "5.3.0", "ef5a608d9d4750a798d9785bd8e75d509420af6e02e7f87e6260cf4ca49a5b0d", "print"
+    ),
     # held out by default (test_unseen): never trained on
     FontPackage(
         "bad-script", "5.3.0", "3b51fb49d57c31345272b0d483be17ec99d67a3e6baf06d462b800fd6d9478cd", "connected"
