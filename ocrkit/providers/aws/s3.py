@@ -156,21 +156,26 @@ def _bucket_drift(p: AwsPlanContext, s3) -> list[str]:
     return drift
 
 
+def create_bucket(s3: Any, name: str, region: str) -> None:
+    """A bucket owned by this account (object ACLs off), in `region`; returns once S3 reports it."""
+    kwargs: dict[str, Any] = {"Bucket": name, "ObjectOwnership": "BucketOwnerEnforced"}
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        s3.create_bucket(**kwargs)
+    except Exception as exc:
+        if error_code(exc) != "BucketAlreadyOwnedByYou":
+            raise
+    s3.get_waiter("bucket_exists").wait(Bucket=name, WaiterConfig={"Delay": 2, "MaxAttempts": 30})
+
+
 def _apply_bucket(p: AwsPlanContext, *, create: bool):
     n = p.n
 
     def run(ctx: Context) -> StepResult:
         s3 = p.c("s3")
         if create:
-            kwargs: dict[str, Any] = {"Bucket": n.bucket, "ObjectOwnership": "BucketOwnerEnforced"}
-            if n.region != "us-east-1":
-                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": n.region}
-            try:
-                s3.create_bucket(**kwargs)
-            except Exception as exc:
-                if error_code(exc) != "BucketAlreadyOwnedByYou":
-                    raise
-            s3.get_waiter("bucket_exists").wait(Bucket=n.bucket, WaiterConfig={"Delay": 2, "MaxAttempts": 30})
+            create_bucket(s3, n.bucket, n.region)
         s3.put_public_access_block(
             Bucket=n.bucket,
             PublicAccessBlockConfiguration={

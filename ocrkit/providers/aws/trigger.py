@@ -34,7 +34,7 @@ from ocrkit.providers.aws.planning import (
     owned_by_tags,
     tag_dict,
 )
-from ocrkit.providers.aws.s3 import bucket_exists
+from ocrkit.providers.aws.s3 import bucket_exists, create_bucket
 from ocrkit.providers.aws.session import error_code
 
 BUCKET_KIND = "s3:input-bucket"
@@ -92,17 +92,7 @@ def plan_trigger_bucket(p: AwsPlanContext) -> Step:
     def run(ctx: Context) -> StepResult:
         client = p.c("s3")
         if not exists:
-            kwargs: dict[str, Any] = {"Bucket": n.trigger_bucket, "ObjectOwnership": "BucketOwnerEnforced"}
-            if n.region != "us-east-1":
-                kwargs["CreateBucketConfiguration"] = {"LocationConstraint": n.region}
-            try:
-                client.create_bucket(**kwargs)
-            except Exception as exc:
-                if error_code(exc) != "BucketAlreadyOwnedByYou":
-                    raise
-            client.get_waiter("bucket_exists").wait(
-                Bucket=n.trigger_bucket, WaiterConfig={"Delay": 2, "MaxAttempts": 30}
-            )
+            create_bucket(client, n.trigger_bucket, n.region)
         client.put_public_access_block(Bucket=n.trigger_bucket, PublicAccessBlockConfiguration=PUBLIC_BLOCK)
         client.put_bucket_encryption(Bucket=n.trigger_bucket, ServerSideEncryptionConfiguration=SSE_S3)
         client.put_bucket_tagging(Bucket=n.trigger_bucket, Tagging={"TagSet": n.tag_list()})

@@ -19,18 +19,38 @@ from ocrkit.providers.gcp.session import is_not_found
 from ocrkit.providers.gcp.spec import LABEL_KEY
 
 
-def _account_name(p: GcpPlanContext) -> str:
-    return f"projects/{p.names.project}/serviceAccounts/{p.names.service_account}"
-
-
 def plan_service_account(p: GcpPlanContext) -> Step:
     email = p.names.service_account
-    p.wanted["service-account"] = email
     duty = "read its model object" if p.d.holds_model else "call predict on the endpoint"
-    summary = f"{email}: the function runs as it; it may only {duty}"
+    return plan_account(
+        p,
+        "service-account",
+        email,
+        display=f"ocrkit {p.names.name} gateway",
+        duty=f"may only {duty}",
+        output="service_account",
+        summary=f"{email}: the function runs as it; it may only {duty}",
+        runs="the function",
+    )
+
+
+def plan_account(
+    p: GcpPlanContext,
+    resource: str,
+    email: str,
+    *,
+    display: str,
+    duty: str,
+    output: str,
+    summary: str,
+    runs: str,
+) -> Step:
+    """A service account ocrkit runs something as (`runs`: the gateway function, the trigger): kept when it
+    exists (a foreign one is warned about and left at teardown), else created."""
+    p.wanted[resource] = email
     existing = None
     try:
-        existing = p.gcp.iam().get_service_account(name=_account_name(p))
+        existing = p.gcp.iam().get_service_account(name=f"projects/{p.names.project}/serviceAccounts/{email}")
     except Exception as exc:
         if not is_not_found(exc):
             raise
@@ -39,16 +59,15 @@ def plan_service_account(p: GcpPlanContext) -> Step:
         if not attrs["ours"]:
             p.warnings.append(
                 f"the service account {email} exists and was not made by ocrkit for {p.names.name}: "
-                "the function will run as it, and teardown will leave it"
+                f"{runs} will run as it, and teardown will leave it"
             )
         record = ResourceRecord("iam:service-account", email, attrs)
         return Step(
-            PlannedCall("service-account", "iam:service-account", "noop", summary),
-            lambda ctx: StepResult(record=record, outputs={"service_account": email}),
+            PlannedCall(resource, "iam:service-account", "noop", summary),
+            lambda ctx: StepResult(record=record, outputs={output: email}),
         )
-    display = f"ocrkit {p.names.name} gateway"[:100]
-    description = iam.account_description(p.names.name, f"may only {duty}")
-    return create_account_step(p, "service-account", email, display, description, "service_account", summary)
+    description = iam.account_description(p.names.name, duty)
+    return create_account_step(p, resource, email, display[:100], description, output, summary)
 
 
 def create_account_step(

@@ -23,7 +23,7 @@ from ocrkit.deploy.plan import Context, ResourceModel, Step, StepResult
 from ocrkit.deploy.records import PlannedCall, ResourceRecord
 from ocrkit.deploy.resource import Family, Found
 from ocrkit.providers.gcp import iam_policy as iam
-from ocrkit.providers.gcp.iam import create_account_step
+from ocrkit.providers.gcp.iam import plan_account
 from ocrkit.providers.gcp.planning import (
     SOURCE_LABEL,
     GcpAccess,
@@ -40,35 +40,18 @@ FUNCTION_KIND = "functions:function"
 DUTY = "runs the bucket trigger; may only read its input prefix, write its output and error prefixes"
 
 
-def _account_name(project: str, email: str) -> str:
-    return f"projects/{project}/serviceAccounts/{email}"
-
-
 def plan_trigger_account(p: GcpPlanContext) -> Step:
     email = p.names.trigger_account
-    p.wanted["trigger-account"] = email
-    summary = f"{email}: the trigger function runs as it (its own account; bindings under trigger-access)"
-    existing = None
-    try:
-        existing = p.gcp.iam().get_service_account(name=_account_name(p.names.project, email))
-    except Exception as exc:
-        if not is_not_found(exc):
-            raise
-    if existing is not None:
-        attrs = {"unique_id": existing.unique_id, "ours": iam.is_ours(existing, p.names.name, email)}
-        if not attrs["ours"]:
-            p.warnings.append(
-                f"the service account {email} exists and was not made by ocrkit for {p.names.name}: "
-                "the trigger function will run as it, and teardown will leave it"
-            )
-        record = ResourceRecord(ACCOUNT_KIND, email, attrs)
-        return Step(
-            PlannedCall("trigger-account", ACCOUNT_KIND, "noop", summary),
-            lambda ctx: StepResult(record=record, outputs={"trigger_account": email}),
-        )
-    display = f"ocrkit {p.names.name} bucket trigger"[:100]
-    description = iam.account_description(p.names.name, DUTY)
-    return create_account_step(p, "trigger-account", email, display, description, "trigger_account", summary)
+    return plan_account(
+        p,
+        "trigger-account",
+        email,
+        display=f"ocrkit {p.names.name} bucket trigger",
+        duty=DUTY,
+        output="trigger_account",
+        summary=f"{email}: the trigger function runs as it (its own account; bindings under trigger-access)",
+        runs="the trigger function",
+    )
 
 
 def trigger_settings(p: GcpPlanContext, endpoint: str | None) -> dict[str, Any]:

@@ -9,26 +9,14 @@ import pytest
 
 from ocrkit.deploy.executor import StepFailed
 from ocrkit.deploy.pipeline import destroy
-from ocrkit.deploy.plan import Step
 from ocrkit.deploy.progress import RecordingEvents
 from ocrkit.deploy.state import load_state, open_state
 from ocrkit.errors import OcrkitError
 from tests.providers.aws.conftest import Deployer, point_at
 from tests.providers.aws.test_deploy_e2e import NAME, assert_nothing_left, client
+from tests.providers.helpers import failing_once
 
 pytestmark = pytest.mark.slow
-
-
-def failing_once(step: Step) -> Step:
-    calls = {"n": 0}
-
-    def run(ctx):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise RuntimeError("injected fault: the network dropped")
-        return step.run(ctx)
-
-    return Step(step.call, run)
 
 
 def test_failed_run_resumes_and_teardown_cleans_up(deployer: Deployer) -> None:

@@ -11,11 +11,11 @@ import pytest
 
 from ocrkit.deploy.executor import StepFailed
 from ocrkit.deploy.pipeline import destroy
-from ocrkit.deploy.plan import Step
 from ocrkit.deploy.progress import RecordingEvents
 from ocrkit.deploy.state import load_state
 from tests.providers.aws.conftest import REGION, Deployer
 from tests.providers.aws.test_deploy_e2e import ENDPOINT, NAME, assert_nothing_left
+from tests.providers.helpers import failing_once
 
 pytestmark = pytest.mark.slow
 
@@ -146,18 +146,6 @@ def test_serverless_first_deploy_status_and_teardown(deployer: Deployer) -> None
     assert env["Environment"]["Variables"]["OCRKIT_MAX_REQUEST_BYTES"] == str(4 * 1024 * 1024)
     destroy(deployer.provider(0), NAME, load_state(NAME, "aws"), RecordingEvents())
     assert_nothing_left()
-
-
-def failing_once(step: Step) -> Step:
-    calls = {"n": 0}
-
-    def run(ctx):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise RuntimeError("injected fault: the network dropped")
-        return step.run(ctx)
-
-    return Step(step.call, run)
 
 
 def test_half_failed_switch_resumes_from_the_state(deployer: Deployer) -> None:

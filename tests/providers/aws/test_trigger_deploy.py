@@ -12,7 +12,6 @@ import pytest
 
 from ocrkit.deploy.executor import StepFailed
 from ocrkit.deploy.pipeline import destroy
-from ocrkit.deploy.plan import Step
 from ocrkit.deploy.progress import RecordingEvents
 from ocrkit.deploy.state import load_state
 from ocrkit.errors import ConfigError
@@ -21,6 +20,7 @@ from ocrkit.providers.aws.package import TRIGGER_HANDLER
 from ocrkit.providers.aws.provider import AwsProvider
 from tests.providers.aws.conftest import Deployer, policy_doc
 from tests.providers.aws.test_deploy_e2e import ACCOUNT, NAME, TAG, assert_nothing_left, client, tags_of
+from tests.providers.helpers import failing_once
 
 pytestmark = pytest.mark.slow
 
@@ -189,18 +189,6 @@ def test_trigger_deploy_redeploy_teardown(deployer: Deployer) -> None:
     assert report.remaining == []
     assert_nothing_left()
     assert client("sqs").list_queues().get("QueueUrls", []) == []
-
-
-def failing_once(step: Step) -> Step:
-    calls = {"n": 0}
-
-    def run(ctx):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise RuntimeError("injected fault: the network dropped")
-        return step.run(ctx)
-
-    return Step(step.call, run)
 
 
 def test_trigger_resumes_after_a_failure_and_tears_down_from_tags(deployer: Deployer) -> None:
