@@ -11,7 +11,7 @@ For one engine (``--engine onnx|torch``) and one set of weights (the demo checkp
   ``--images`` files (the 12 sample crops and the 32 bench images, hard-linked under distinct names
   until there are N); its rate is the job's own (images / seconds of the run, model load excluded);
 * ``batch ray`` (with ``--ray``): the same job with ``--runner ray``;
-* peak RSS (the child's ``ru_maxrss``) of local batch runs of each size in ``--rss-at``.
+* peak RSS (the child's own ``VmHWM``, sampled) of local batch runs of each size in ``--rss-at``.
 
 Ratios are taken within a round (the machine's load moves between runs). Prints the load average
 before and after each measurement.
@@ -124,7 +124,7 @@ def measure_batch(
     workers: int | None,
     batch_size: int | None,
 ) -> Measure:
-    """One `ocrkit batch` in a child process: its summary and its peak RSS (``ru_maxrss``)."""
+    """One `ocrkit batch` in a child process: its summary and its peak RSS (``VmHWM``)."""
     cmd = [sys.executable, "-m", "ocrkit.cli", "batch", str(folder), "--out", str(out), "--overwrite"]
     cmd += ["--engine", engine, "--weights", str(weights), "--threads", str(threads)]
     cmd += ["--runner", runner, "--summary", "json"]
@@ -138,8 +138,14 @@ def measure_batch(
     with tempfile.TemporaryFile() as out_fh, tempfile.TemporaryFile() as err_fh:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out_fh, stderr=err_fh, env=env)
-        # wait4: this child's own resource use, ru_maxrss its peak RSS (KiB on Linux)
-        _, status, usage = os.wait4(proc.pid, 0)
+        peak_kib, status = 0, None
+        while status is None:
+            peak_kib = max(peak_kib, vm_hwm_kib(proc.pid))
+            pid, raw, _ = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                status = raw
+            else:
+                time.sleep(0.05)
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         out_fh.seek(0)
@@ -165,9 +171,25 @@ def measure_batch(
             "wall_seconds": round(wall, 2),
             "workers": info["workers"],
             "batch_size": info["batch_size"],
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "peak_rss_mb": round(peak_kib / 1024, 1),
         },
     )
+
+
+def vm_hwm_kib(pid: int) -> int:
+    """The process's own peak RSS so far (``VmHWM``, KiB), or 0 once it is gone.
+
+    Not ``ru_maxrss`` from ``wait4``: a child forked from this process inherits this process's
+    high-water mark, so it would report the benchmark's own model, not the batch job's memory.
+    Sampled every 50 ms while the child runs.
+    """
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def say(text: str) -> None:
@@ -299,7 +321,7 @@ def print_table(report: dict) -> None:
             )
     console.print(table)
     if report["rss"]:
-        rss = Table(title="peak RSS of the local batch process (ru_maxrss)", title_justify="left")
+        rss = Table(title="peak RSS of the local batch process (VmHWM, sampled)", title_justify="left")
         for col in ("images", "peak RSS MB", "images/s", "load avg before -> after"):
             rss.add_column(col, justify="right" if col != "load avg before -> after" else "left")
         for m in report["rss"]:

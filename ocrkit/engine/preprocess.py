@@ -159,11 +159,18 @@ def process_image(
 
 
 def normalize(img: np.ndarray) -> np.ndarray:
-    """uint8 truncation, divide by the image's own maximum, HWC -> CHW float32."""
+    """uint8 truncation, divide by the image's own maximum, HWC -> CHW float32.
+
+    Divides in float32 straight into the CHW array: for uint8 over 1..255 that is bit for bit the
+    report's float64 division cast to float32 (every pair checked, ``tests/engine``), at a third of
+    the cost -- it ran in every image of a batch job, 0.18 ms of 0.68.
+    """
     img = img.astype("uint8")
     peak = img.max()
-    scaled = img / (peak if peak > 0 else 1)  # an all-black image stays zeros instead of NaN
-    return np.ascontiguousarray(np.transpose(scaled, (2, 0, 1)), dtype=np.float32)
+    out = np.empty((img.shape[2], img.shape[0], img.shape[1]), dtype=np.float32)
+    # an all-black image stays zeros instead of NaN
+    np.divide(np.transpose(img, (2, 0, 1)), np.float32(peak if peak > 0 else 1), out=out)
+    return out
 
 
 def preprocess_array(img: np.ndarray, *, using: ImageBackend | None = None) -> np.ndarray:

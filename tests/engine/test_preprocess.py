@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from ocrkit.engine.preprocess import OPENCV, PILLOW, backend, preprocess_batch, preprocess_image
+from ocrkit.engine.preprocess import OPENCV, PILLOW, backend, normalize, preprocess_batch, preprocess_image
 from ocrkit.prediction import ImageDecodeError
 
 from .conftest import sample_files
@@ -98,3 +98,22 @@ def test_torch_path_uses_the_shared_steps():
 
     images = [p.read_bytes() for p in sample_files()[:3]]
     assert np.array_equal(preprocess_images(images).numpy(), preprocess_batch(images, using=OPENCV))
+
+
+def test_normalize_divides_in_float32_exactly_as_the_report_in_float64():
+    # every uint8 value over every possible peak: the float32 division equals float64 then cast
+    values = np.arange(256, dtype=np.uint8)
+    for peak in range(1, 256):
+        report = (values / peak).astype(np.float32)
+        assert np.array_equal(
+            np.divide(values, np.float32(peak), dtype=np.float32).view(np.uint32), report.view(np.uint32)
+        ), peak
+    rng = np.random.default_rng(0)
+    for peak in (0, 1, 37, 255):
+        img = rng.integers(0, peak + 1, size=(64, 256, 3)).astype(np.float32) + 0.7  # truncated to uint8
+        report = np.ascontiguousarray(
+            np.transpose(img.astype("uint8") / max(peak, 1), (2, 0, 1)), dtype=np.float32
+        )
+        got = normalize(img)
+        assert got.flags.c_contiguous and got.dtype == np.float32 and got.shape == (3, 64, 256)
+        assert np.array_equal(got.view(np.uint32), report.view(np.uint32))

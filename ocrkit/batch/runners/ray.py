@@ -1,11 +1,15 @@
 """The Ray runner: the same job on Ray Data, on this machine or on a cluster.
 
-The pending keys become a dataset; a read stage (plain tasks) fetches each image's bytes from the
-source (a folder, a glob, a TSV or a bucket, read by each worker with its own client); a
-``map_batches`` stage with a callable class (``OcrActor``) holds the model -- loaded once per actor,
-``--workers`` actors, on a GPU each when the cluster has them -- and turns batches into rows with
-the same code as the local runner (``Inference``). The driver iterates the results as they stream
-in and hands each block to the job, which appends it to the sink: one writer, the same output, the
+The pending keys become a dataset; one ``map_batches`` stage with a callable class
+(``OcrActor``) holds the model -- loaded once per actor, ``--workers`` actors, on a GPU each when
+the cluster has them. An actor reads each image from the source itself (a folder, a glob, a TSV or
+a bucket, with its own client) and prepares it in a few threads, with the same code as the local
+runner (``read_and_prepare``, ``Inference``). Two calls run at once on each actor and only the
+inference is serialised, so the next batch is read and decoded while this one is inferred, as the
+local runner does. (A separate read stage of plain tasks cost more than it saved: every image's
+bytes went through the object store and a second process, and on 2 cores the read tasks took CPU
+from the model; see ``scripts/bench_batch.py``.) The driver iterates the results as they stream in
+and hands each block to the job, which appends it to the sink: one writer, the same output, the
 same resume rule as ``local``.
 
 A cluster's workers must be able to import ocrkit and reach the source (the same folder path on
@@ -22,12 +26,15 @@ from typing import Any
 from ocrkit.batch.inference import Inference, Prepared
 from ocrkit.batch.records import ResultRow
 from ocrkit.batch.runners.base import Emit, EngineSettings
+from ocrkit.batch.runners.local import read_and_prepare
 from ocrkit.batch.sources import Source
 from ocrkit.errors import OcrkitError
 
-#: CPUs reserved for the read stage, so that reads always fit beside the actors (no deadlock)
-READ_CPUS = 0.25
-#: the object store of a Ray started here (bytes): rows and image bytes stream through it
+#: calls that run at once on one actor: one infers while the next one reads and decodes
+CALLS_PER_ACTOR = 2
+#: threads per actor that read and decode images (I/O and OpenCV release the GIL)
+READERS_PER_ACTOR = 2
+#: the object store of a Ray started here (bytes): keys and rows stream through it
 LOCAL_OBJECT_STORE = 256 * 1024 * 1024
 
 
@@ -46,47 +53,28 @@ def _check_address(address: str) -> None:
         raise OcrkitError(f"Ray at {address} does not answer ({exc.strerror or exc})") from None
 
 
-def read_batch(batch: dict[str, Any], source: Source) -> dict[str, list]:
-    """The read stage: each key's bytes, or why they could not be read."""
-    sources, data, errors = [], [], []
-    for key in batch["source"]:
-        key = str(key)
-        sources.append(key)
-        try:
-            data.append(source.read(key))
-            errors.append("")
-        except OSError as exc:
-            data.append(b"")
-            errors.append(f"cannot read: {exc.strerror or exc}")
-        except OcrkitError as exc:
-            data.append(b"")
-            errors.append(exc.message)
-    return {"source": sources, "data": data, "error": errors}
-
-
 class OcrActor:
-    """Holds one model for its lifetime; decodes a batch with a few threads, then infers it."""
+    """Holds one model for its lifetime; reads and decodes a batch with a few threads, then infers it."""
 
-    def __init__(self, settings: EngineSettings, threads: int | None) -> None:
+    def __init__(self, settings: EngineSettings, threads: int | None, source: Source, readers: int) -> None:
+        import threading
         from concurrent.futures import ThreadPoolExecutor
 
         from ocrkit.batch.runners.local import _quiet_opencv
 
         _quiet_opencv()
+        self.source = source
         self.inference = Inference(settings.load(threads))
-        self.pool = ThreadPoolExecutor(max_workers=2)
+        self.pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="ocrkit-ray-read")
+        self.infer_lock = threading.Lock()
 
-    def _prepare(self, item: tuple[str, bytes, str]) -> Prepared:
-        source, data, error = item
-        if error:
-            return Prepared(source, error=error)
-        return self.inference.prepare(source, data)
+    def _prepare(self, key: str) -> Prepared:
+        return read_and_prepare(self.source, self.inference, key)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-        items = zip(
-            [str(s) for s in batch["source"]], batch["data"], [str(e) for e in batch["error"]], strict=True
-        )
-        rows = self.inference.infer(list(self.pool.map(self._prepare, items)))
+        items = list(self.pool.map(self._prepare, [str(s) for s in batch["source"]]))
+        with self.infer_lock:  # one inference at a time: the model has the actor's threads
+            rows = self.inference.infer(items)
         return {
             "source": [r.source for r in rows],
             "text": [r.text if r.error is None else "" for r in rows],
@@ -160,7 +148,7 @@ class RayRunner:
                 raise OcrkitError("--device cuda: the Ray cluster has no GPU")
             return 1.0, 1.0, None
         cpus = max(1.0, total.get("CPU", 1.0))
-        per_actor = max(0.1, math.floor(100 * (cpus - READ_CPUS) / self.workers) / 100)
+        per_actor = max(0.1, math.floor(100 * cpus / self.workers) / 100)
         return per_actor, 0.0, self.settings.threads or max(1, int(cpus // self.workers))
 
     def run(self, source: Source, pending: list[str], emit: Emit) -> None:
@@ -169,12 +157,20 @@ class RayRunner:
         cpus, gpus, threads = self._resources()
         batch = self.settings.batch_size
         ds = ray.data.from_items([{"source": key} for key in pending])
-        ds = ds.map_batches(read_batch, fn_kwargs={"source": source}, batch_size=batch, num_cpus=READ_CPUS)
         ds = ds.map_batches(
             OcrActor,
-            fn_constructor_kwargs={"settings": self.settings, "threads": threads},
+            fn_constructor_kwargs={
+                "settings": self.settings,
+                "threads": threads,
+                "source": source,
+                "readers": READERS_PER_ACTOR,
+            },
             batch_size=batch,
-            compute=ray.data.ActorPoolStrategy(size=self.workers),
+            compute=ray.data.ActorPoolStrategy(
+                size=self.workers,
+                max_concurrent_calls_per_actor=CALLS_PER_ACTOR,
+                enable_true_multi_threading=True,
+            ),
             num_cpus=cpus,
             num_gpus=gpus,
         )
