@@ -53,10 +53,11 @@ class ImageFormat(StrEnum):
 
 
 class SynthStyle(StrEnum):
-    """`ocrkit synth --style`: the original scan variation, or with pen-and-paper effects on top."""
+    """`ocrkit synth --style`: the original scan variation, pen-and-paper effects on top, or joined."""
 
     scan = "scan"
     pen = "pen"
+    joined = "joined"
 
 
 class Backbone(StrEnum):

@@ -121,7 +121,8 @@ def register(app: typer.Typer) -> None:
             "--style",
             case_sensitive=False,
             help="scan: the original variation; pen: adds a wavy baseline, fading ink, blots and "
-            "ruled or squared paper.",
+            "ruled or squared paper; joined: pen, with letters set closer, on uneven baselines and "
+            "lowercase letters joined by connecting strokes (cursive-like, from any face).",
         ),
         force: bool = typer.Option(False, "--force", help="Replace a dataset already in --out."),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="Summary as a table or JSON."),

@@ -28,7 +28,7 @@ from ocrkit.synth.render import render_sample
 from ocrkit.synth.texts import TextSampler
 
 SPLITS = ("train", "test", "test_unseen")
-STYLES = ("scan", "pen")
+STYLES = ("scan", "pen", "joined")
 DEFAULT_UNSEEN = ("liberation",)
 MANIFEST = "manifest.jsonl"
 
@@ -50,8 +50,8 @@ class SynthConfig:
     image_format: str = "png"
     force: bool = False
     vocabulary: int = 50_000
-    #: "scan" (the original variation) or "pen" (adds pen-and-scan effects: baseline wobble, ink
-    #: fading and blots, ruled paper; render.py)
+    #: "scan" (the original variation), "pen" (adds pen-and-scan effects: baseline wobble, ink
+    #: fading and blots, ruled paper) or "joined" (pen, letters joined as in cursive); render.py
     style: str = "scan"
 
     def split_counts(self) -> dict[str, int]:

@@ -12,6 +12,12 @@ The "pen" style adds what a pen and a school form add (``--style pen``): albumen
 GridDistortion (a wavy baseline, letters of uneven size) and a stronger elastic bend; then, written
 here because no augmentation library models ink inside a mask: ink that fades along the stroke
 (opacity times a low-frequency field), small ink blots, and ruled or squared notebook paper.
+The "joined" style is the pen style drawn letter by letter (``draw_joined_ink``): letters set
+closer than the font sets them, each on a slightly shifted baseline, and neighbouring lowercase
+letters joined by a connecting stroke from one letter's foot to the next one's shoulder, as a
+connected school hand joins them. Print and semi-connected faces then look like joined writing,
+where dropped letters inside joined words are the model's main error. Written here too: no
+augmentation library draws text, and Pillow sets a string only as a whole.
 The "scan" style draws exactly the random numbers it always drew, so its images are unchanged.
 
 Everything random derives from one integer seed, so a sample is reproducible on its own.
@@ -20,6 +26,7 @@ Everything random derives from one integer seed, so a sample is reproducible on 
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import albumentations as A
 import cv2
@@ -156,6 +163,100 @@ def draw_ink(text: str, face: FontFace, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(img)
 
 
+@lru_cache(maxsize=256)
+def _stroke_width(path: str, size: int) -> int:
+    """The face's stroke width at ``size`` (pixels): twice the deepest ink in an "о"."""
+    glyph = load_font(Path(path), size).getmask("о")
+    mask = np.asarray(glyph, dtype=np.uint8).reshape(glyph.size[::-1])
+    if not mask.any():
+        return 2
+    depth = cv2.distanceTransform((mask > 127).astype(np.uint8), cv2.DIST_L2, 3)
+    return max(1, round(2 * float(depth.max())))
+
+
+def _joins(a: str, b: str) -> bool:
+    return a.isalpha() and b.isalpha() and a.islower() and b.islower()
+
+
+@lru_cache(maxsize=4096)
+def _glyph_ends(path: str, size: int, ch: str) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """Where a connecting stroke leaves ``ch`` and where one enters it, from the origin Pillow draws at.
+
+    The exit is the rightmost ink in the lower third of the x-height band, the entry the leftmost
+    ink in its middle: a joined hand leaves a letter at its foot and enters the next at its side.
+    From the glyph's own ink, not ``getbbox``, which includes the side bearings.
+    """
+    font = load_font(Path(path), size)
+    x_top, baseline = font.getbbox("х")[1], font.getmetrics()[0]
+    glyph, (ox, oy) = font.getmask2(ch)
+    mask = np.asarray(glyph, dtype=np.uint8).reshape(glyph.size[::-1]) > 127
+    band = baseline - x_top
+    if not mask.any() or band <= 0:
+        return None
+
+    def extreme(lo: float, hi: float, right: bool) -> tuple[float, float] | None:
+        rows = range(max(0, int(lo) - oy), min(mask.shape[0], int(hi) - oy + 1))
+        best = None
+        for r in rows:
+            cols = np.nonzero(mask[r])[0]
+            if len(cols):
+                x = float(cols.max() if right else cols.min())
+                if best is None or (x > best[0] if right else x < best[0]):
+                    best = (x, float(r))
+        return None if best is None else (best[0] + ox, best[1] + oy)
+
+    exit_ = extreme(baseline - band / 3, baseline, right=True)
+    entry = extreme(x_top + 0.2 * band, x_top + 0.6 * band, right=False)
+    return None if exit_ is None or entry is None else (exit_, entry)
+
+
+def draw_joined_ink(
+    text: str, face: FontFace, rng: np.random.Generator, pen: np.random.Generator, join_p: float | None = None
+) -> np.ndarray:
+    """The text as an ink mask, letter by letter, closer set and joined (the "joined" style).
+
+    ``join_p`` (default: drawn per image, 0.5-1.0) is the chance that two neighbouring lowercase
+    letters get a connecting stroke.
+    """
+    size = int(rng.integers(28, 46))
+    font = load_font(face.path, size)
+    ascent, descent = font.getmetrics()
+    stroke = _stroke_width(str(face.path), size)
+    if join_p is None:
+        join_p = float(pen.uniform(0.5, 1.0))
+    tighten = float(pen.uniform(0.0, 0.12)) * size  # how much closer than the font sets letters
+    margin = size
+    width = int(font.getlength(text)) + 2 * margin + len(text) * 2
+    img = Image.new("L", (width, ascent + descent + 2 * margin), 0)
+    draw = ImageDraw.Draw(img)
+    x = float(margin)
+    previous: tuple[str, float, float] | None = None  # letter and where it was drawn
+    for ch in text:
+        if ch.isspace():
+            x += font.getlength(" ") * float(pen.uniform(0.8, 1.3))
+            previous = None
+            continue
+        y = margin + float(pen.normal(0.0, 0.03 * size))
+        # drawn for every letter, joined or not: the same seed sets the same letters either way
+        roll, thickness = float(pen.random()), float(pen.uniform(0.6, 1.0))
+        draw.text((x, y), ch, font=font, fill=255)
+        if previous is not None and _joins(previous[0], ch) and roll < join_p:
+            leaving = _glyph_ends(str(face.path), size, previous[0])
+            entering = _glyph_ends(str(face.path), size, ch)
+            if leaving and entering:
+                a = np.array([previous[1] + leaving[0][0], previous[2] + leaving[0][1]])
+                b = np.array([x + entering[1][0], y + entering[1][1]])
+                # from the foot of one letter up to the side of the next: a quadratic Bezier
+                c = np.array([(a[0] + b[0]) / 2, max(a[1], b[1])])
+                t = np.linspace(0.0, 1.0, 12)[:, None]
+                curve = (1 - t) ** 2 * a + 2 * (1 - t) * t * c + t**2 * b
+                points = [tuple(p) for p in curve]
+                draw.line(points, fill=255, width=max(2, round(stroke * thickness)), joint="curve")
+        previous = (ch, x, y)
+        x += font.getlength(ch) - tighten * float(pen.uniform(0.5, 1.0))
+    return np.asarray(img)
+
+
 def crop_to_ink(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Crop to the ink's bounding box plus uneven margins (left/right wider than top/bottom)."""
     ys, xs = np.nonzero(mask > 40)
@@ -192,9 +293,13 @@ def paper(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
 def render_sample(text: str, face: FontFace, seed: int, style: str = "scan") -> np.ndarray:
     """One augmented image of ``text`` in ``face``: RGB uint8 [H, W, 3]. Same seed, same pixels."""
     rng = np.random.default_rng(seed)
-    # the pen style's own random numbers: the scan style's sequence stays as it was
-    pen = np.random.default_rng([seed, 1]) if style == "pen" else None
-    mask = draw_ink(text, face, rng)
+    # the pen (and joined) style's own random numbers: the scan style's sequence stays as it was
+    pen = np.random.default_rng([seed, 1]) if style in ("pen", "joined") else None
+    if style == "joined":
+        assert pen is not None
+        mask = draw_joined_ink(text, face, rng, np.random.default_rng([seed, 2]))
+    else:
+        mask = draw_ink(text, face, rng)
     geo = _geometric()
     geo.set_random_seed(_seed32(rng))
     mask = geo(image=mask)["image"]
