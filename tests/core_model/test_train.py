@@ -238,3 +238,16 @@ def test_a_failed_run_removes_only_the_empty_folders_it_created(tmp_path, capsys
     with pytest.raises(OcrkitError):
         train(TrainConfig(data=no_data, out=empty, **TINY))
     assert empty.is_dir()
+
+
+def test_cpu_bf16_warns_only_where_the_cpu_has_no_native_bf16(tmp_path):
+    from ocrkit.commands.train import bf16_warning, cpu_flags
+
+    amd = tmp_path / "cpuinfo"
+    amd.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n\nprocessor\t: 1\nflags\t\t: fpu\n")
+    assert cpu_flags(amd) == {"fpu", "sse2", "avx", "avx2", "fma"}
+    assert "no native bf16" in bf16_warning(cpu_flags(amd))
+    assert bf16_warning({"avx512f", "avx512_bf16"}) is None
+    assert bf16_warning({"amx_bf16", "amx_tile"}) is None
+    assert bf16_warning(None) is None  # the system does not say: no guess
+    assert cpu_flags(tmp_path / "missing") is None
