@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -268,6 +269,10 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+    for key in ("local_over_bench", "ray_over_local"):  # the machine's load moves: the middle round
+        ratios = [row[key] for row in report["rounds"] if key in row]
+        if ratios:
+            report[f"median_{key}"] = round(statistics.median(ratios), 3)
     if args.format == "json":
         print(json.dumps(report, indent=2))
         return
@@ -320,6 +325,10 @@ def print_table(report: dict) -> None:
                 f"{ray['load_before']} -> {ray['load_after']}",
             )
     console.print(table)
+    for key, label in (("local_over_bench", "batch local / bench"), ("ray_over_local", "batch ray / local")):
+        if f"median_{key}" in report:
+            ratios = ", ".join(f"{row[key]:.2f}" for row in report["rounds"])
+            console.print(f"{label}: median {report[f'median_{key}']:.2f} over rounds ({ratios})")
     if report["rss"]:
         rss = Table(title="peak RSS of the local batch process (VmHWM, sampled)", title_justify="left")
         for col in ("images", "peak RSS MB", "images/s", "load avg before -> after"):
