@@ -90,8 +90,8 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str] | None:
 
 
 def bf16_warning(flags: set[str] | None) -> str | None:
-    """Why --cpu-bf16 will be slow here, if it will: measured 13-18x slower per step on a 2-core AMD
-    EPYC without them (fp32 1.2-1.5 s, bf16 16-26 s at batch 32)."""
+    """Why --cpu-bf16 will be slow here, if it will: measured 12-17x slower per step on a 2-core AMD
+    EPYC without them (batch 32: fp32 1.2-1.5 s, bf16 16-26 s)."""
     if flags is None or flags & set(NATIVE_BF16_FLAGS):
         return None
     return (

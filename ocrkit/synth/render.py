@@ -163,14 +163,19 @@ def draw_ink(text: str, face: FontFace, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(img)
 
 
+def _glyph_mask(path: str, size: int, ch: str) -> tuple[np.ndarray, tuple[int, int]]:
+    """``ch``'s ink (bool [H, W]) and its offset from the origin Pillow draws the letter at."""
+    glyph, offset = load_font(Path(path), size).getmask2(ch)
+    return np.asarray(glyph, dtype=np.uint8).reshape(glyph.size[::-1]) > 127, offset
+
+
 @lru_cache(maxsize=256)
 def _stroke_width(path: str, size: int) -> int:
     """The face's stroke width at ``size`` (pixels): twice the deepest ink in an "о"."""
-    glyph = load_font(Path(path), size).getmask("о")
-    mask = np.asarray(glyph, dtype=np.uint8).reshape(glyph.size[::-1])
+    mask, _ = _glyph_mask(path, size, "о")
     if not mask.any():
         return 2
-    depth = cv2.distanceTransform((mask > 127).astype(np.uint8), cv2.DIST_L2, 3)
+    depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
     return max(1, round(2 * float(depth.max())))
 
 
@@ -188,8 +193,7 @@ def _glyph_ends(path: str, size: int, ch: str) -> tuple[tuple[float, float], tup
     """
     font = load_font(Path(path), size)
     x_top, baseline = font.getbbox("х")[1], font.getmetrics()[0]
-    glyph, (ox, oy) = font.getmask2(ch)
-    mask = np.asarray(glyph, dtype=np.uint8).reshape(glyph.size[::-1]) > 127
+    mask, (ox, oy) = _glyph_mask(path, size, ch)
     band = baseline - x_top
     if not mask.any() or band <= 0:
         return None
@@ -296,7 +300,6 @@ def render_sample(text: str, face: FontFace, seed: int, style: str = "scan") -> 
     # the pen (and joined) style's own random numbers: the scan style's sequence stays as it was
     pen = np.random.default_rng([seed, 1]) if style in ("pen", "joined") else None
     if style == "joined":
-        assert pen is not None
         mask = draw_joined_ink(text, face, rng, np.random.default_rng([seed, 2]))
     else:
         mask = draw_ink(text, face, rng)

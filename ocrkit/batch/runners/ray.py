@@ -21,12 +21,14 @@ from __future__ import annotations
 import logging
 import math
 import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ocrkit.batch.inference import Inference, Prepared
 from ocrkit.batch.records import ResultRow
 from ocrkit.batch.runners.base import Emit, EngineSettings
-from ocrkit.batch.runners.local import read_and_prepare
+from ocrkit.batch.runners.local import _quiet_opencv, read_and_prepare
 from ocrkit.batch.sources import Source
 from ocrkit.errors import OcrkitError
 
@@ -56,16 +58,11 @@ def _check_address(address: str) -> None:
 class OcrActor:
     """Holds one model for its lifetime; reads and decodes a batch with a few threads, then infers it."""
 
-    def __init__(self, settings: EngineSettings, threads: int | None, source: Source, readers: int) -> None:
-        import threading
-        from concurrent.futures import ThreadPoolExecutor
-
-        from ocrkit.batch.runners.local import _quiet_opencv
-
+    def __init__(self, settings: EngineSettings, threads: int | None, source: Source) -> None:
         _quiet_opencv()
         self.source = source
         self.inference = Inference(settings.load(threads))
-        self.pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="ocrkit-ray-read")
+        self.pool = ThreadPoolExecutor(max_workers=READERS_PER_ACTOR, thread_name_prefix="ocrkit-ray-read")
         self.infer_lock = threading.Lock()
 
     def _prepare(self, key: str) -> Prepared:
@@ -159,12 +156,7 @@ class RayRunner:
         ds = ray.data.from_items([{"source": key} for key in pending])
         ds = ds.map_batches(
             OcrActor,
-            fn_constructor_kwargs={
-                "settings": self.settings,
-                "threads": threads,
-                "source": source,
-                "readers": READERS_PER_ACTOR,
-            },
+            fn_constructor_kwargs={"settings": self.settings, "threads": threads, "source": source},
             batch_size=batch,
             compute=ray.data.ActorPoolStrategy(
                 size=self.workers,
