@@ -13,7 +13,10 @@ For one engine (``--engine onnx|torch``) and one set of weights (the demo checkp
 * ``batch ray`` (with ``--ray``): the same job with ``--runner ray``;
 * peak RSS (the child's own ``VmHWM``, sampled) of local batch runs of each size in ``--rss-at``.
 
-Ratios are taken within a round (the machine's load moves between runs). Prints the load average
+Ratios are taken within a round, and each round brackets its batch runs with two bench
+measurements, one before and one after: the reference is their mean, so a drift in the machine's
+speed during the round (seen here: 101 to 151 images/s within minutes on one VM) weighs on both
+sides alike. The ratio against the "before" bench alone is reported too. Prints the load average
 before and after each measurement.
 
     PYTHONPATH=$PWD python scripts/bench_batch.py [--engine onnx] [--images 2000] [--ray] \
@@ -243,11 +246,7 @@ def main() -> None:
                 folder / "images", work / "local.jsonl", runner="local", workers=args.workers, **batch_kw
             )
             say(f"  {local.images_per_s:.1f} img/s")
-            row = {
-                "bench": asdict(bench),
-                "local": asdict(local),
-                "local_over_bench": round(local.images_per_s / bench.images_per_s, 3),
-            }
+            row = {"bench": asdict(bench), "local": asdict(local)}
             if args.ray:
                 say("  batch ray")
                 ray = measure_batch(
@@ -256,6 +255,14 @@ def main() -> None:
                 say(f"  {ray.images_per_s:.1f} img/s")
                 row["ray"] = asdict(ray)
                 row["ray_over_local"] = round(ray.images_per_s / local.images_per_s, 3)
+            say("  bench again")
+            after = measure_bench(args.engine, weights, args.threads, args.runs, bench_pngs)
+            say(f"  {after.images_per_s:.1f} img/s")
+            reference = (bench.images_per_s + after.images_per_s) / 2
+            row["bench_after"] = asdict(after)
+            row["bench_reference"] = round(reference, 2)
+            row["local_over_bench"] = round(local.images_per_s / reference, 3)
+            row["local_over_bench_before"] = round(local.images_per_s / bench.images_per_s, 3)
             report["rounds"].append(row)
         for n in rss_at:
             say(f"peak RSS: batch local on {n} images")
@@ -269,7 +276,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    for key in ("local_over_bench", "ray_over_local"):  # the machine's load moves: the middle round
+    for key in ("local_over_bench", "local_over_bench_before", "ray_over_local"):  # the middle round
         ratios = [row[key] for row in report["rounds"] if key in row]
         if ratios:
             report[f"median_{key}"] = round(statistics.median(ratios), 3)
@@ -306,7 +313,7 @@ def print_table(report: dict) -> None:
             "",
             "ocrkit batch local",
             f"{loc['images_per_s']:.1f}",
-            f"{row['local_over_bench']:.2f} x bench",
+            f"{row['local_over_bench']:.2f} x bench ({row['local_over_bench_before']:.2f} x before)",
             f"batch {ld['batch_size']}, workers {ld['workers']}, {ld['rows_written']} rows, "
             f"{ld['run_seconds']:.1f} s run / {ld['wall_seconds']:.1f} s wall, "
             f"peak RSS {ld['peak_rss_mb']:.0f} MB",
@@ -324,8 +331,21 @@ def print_table(report: dict) -> None:
                 f"{rd['run_seconds']:.1f} s run / {rd['wall_seconds']:.1f} s wall",
                 f"{ray['load_before']} -> {ray['load_after']}",
             )
+        a = row["bench_after"]
+        table.add_row(
+            "",
+            "ocrkit bench (best), after",
+            f"{a['images_per_s']:.1f}",
+            "",
+            f"batch {a['detail']['best_batch']}; reference (mean of both): {row['bench_reference']:.1f}",
+            f"{a['load_before']} -> {a['load_after']}",
+        )
     console.print(table)
-    for key, label in (("local_over_bench", "batch local / bench"), ("ray_over_local", "batch ray / local")):
+    for key, label in (
+        ("local_over_bench", "batch local / bench (mean of before and after)"),
+        ("local_over_bench_before", "batch local / bench before it"),
+        ("ray_over_local", "batch ray / local"),
+    ):
         if f"median_{key}" in report:
             ratios = ", ".join(f"{row[key]:.2f}" for row in report["rounds"])
             console.print(f"{label}: median {report[f'median_{key}']:.2f} over rounds ({ratios})")
