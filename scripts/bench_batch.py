@@ -11,7 +11,12 @@ For one engine (``--engine onnx|torch``) and one set of weights (the demo checkp
   ``--images`` files (the 12 sample crops and the 32 bench images, hard-linked under distinct names
   until there are N); its rate is the job's own (images / seconds of the run, model load excluded);
 * ``batch ray`` (with ``--ray``): the same job with ``--runner ray``;
-* peak RSS (the child's own ``VmHWM``, sampled) of local batch runs of each size in ``--rss-at``.
+* peak RSS (the child's own ``VmHWM``, sampled) of local batch runs of each size in ``--rss-at``;
+* with ``--ab-rounds N``, the pipeline's own cost without the machine's drift: in this process, one
+  loaded model, ``N`` alternations of (1) the local runner over the first ``--ab-images`` files of
+  the folder (read, decode and preprocess in its threads, then infer) and (2) the same runner's
+  inference alone on those images already prepared; the per-alternation ratio (1) / (2) is what
+  the pipeline around the model leaves of the model's throughput.
 
 Ratios are taken within a round, and each round brackets its batch runs with two bench
 measurements, one before and one after: the reference is their mean, so a drift in the machine's
@@ -180,6 +185,66 @@ def measure_batch(
     )
 
 
+def measure_pipeline_ab(
+    folder: Path,
+    *,
+    engine: str,
+    weights: Path,
+    threads: int,
+    workers: int,
+    batch_size: int | None,
+    images: int,
+    rounds: int,
+) -> dict:
+    """The local runner against its own inference on already-prepared images, alternated."""
+    from ocrkit.batch.runners.base import EngineSettings
+    from ocrkit.batch.runners.local import LocalRunner, read_and_prepare
+    from ocrkit.batch.sources import FolderSource
+
+    settings = EngineSettings(engine, weights, threads=threads, batch_size=batch_size or 32)
+    runner = LocalRunner(settings, workers=workers)
+    runner.prepare()
+    inference = runner.inference
+    source = FolderSource(folder)
+    keys = source.keys()[:images]
+    prepared = [read_and_prepare(source, inference, key) for key in keys]
+    size = settings.batch_size
+
+    def model_only() -> float:
+        started = time.perf_counter()
+        for i in range(0, len(prepared), size):
+            inference.infer(prepared[i : i + size])
+        return len(prepared) / (time.perf_counter() - started)
+
+    def pipeline() -> float:
+        started = time.perf_counter()
+        runner.run(source, keys, lambda rows: None)
+        return len(keys) / (time.perf_counter() - started)
+
+    model_only()  # warm-up, not counted
+    before = loadavg()
+    alone, piped = [], []
+    for r in range(rounds):
+        alone.append(model_only())
+        piped.append(pipeline())
+        say(f"  a/b {r + 1}/{rounds}: model alone {alone[-1]:.1f}, runner {piped[-1]:.1f} img/s")
+    runner.close()
+    ratios = [p / a for p, a in zip(piped, alone, strict=True)]
+    return {
+        "images": len(keys),
+        "rounds": rounds,
+        "workers": workers,
+        "batch_size": size,
+        "model_alone_median": round(statistics.median(alone), 2),
+        "runner_median": round(statistics.median(piped), 2),
+        "ratio_median": round(statistics.median(ratios), 3),
+        "ratio_min": round(min(ratios), 3),
+        "ratio_max": round(max(ratios), 3),
+        "load_before": before,
+        "load_after": loadavg(),
+    }
+
+
 def vm_hwm_kib(pid: int) -> int:
     """The process's own peak RSS so far (``VmHWM``, KiB), or 0 once it is gone.
 
@@ -213,6 +278,8 @@ def main() -> None:
     parser.add_argument("--ray-workers", type=int, default=1, help="Ray actors (--workers with ray)")
     parser.add_argument("--rss-at", default="", help="comma-separated image counts for peak RSS runs")
     parser.add_argument("--rounds", type=int, default=1, help="repeat bench + batch this many times")
+    parser.add_argument("--ab-rounds", type=int, default=0, help="in-process runner vs model alone, N times")
+    parser.add_argument("--ab-images", type=int, default=320, help="images per in-process alternation")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     args = parser.parse_args()
 
@@ -264,6 +331,18 @@ def main() -> None:
             row["local_over_bench"] = round(local.images_per_s / reference, 3)
             row["local_over_bench_before"] = round(local.images_per_s / bench.images_per_s, 3)
             report["rounds"].append(row)
+        if args.ab_rounds:
+            say(f"pipeline a/b in this process: {args.ab_rounds} alternations of {args.ab_images} images")
+            report["pipeline_ab"] = measure_pipeline_ab(
+                folder / "images",
+                engine=args.engine,
+                weights=weights,
+                threads=args.threads,
+                workers=args.workers or min(4, os.cpu_count() or 1),  # ocrkit batch's default
+                batch_size=args.batch_size,
+                images=min(args.ab_images, args.images),
+                rounds=args.ab_rounds,
+            )
         for n in rss_at:
             say(f"peak RSS: batch local on {n} images")
             sub = work / f"rss{n}"
@@ -349,6 +428,15 @@ def print_table(report: dict) -> None:
         if f"median_{key}" in report:
             ratios = ", ".join(f"{row[key]:.2f}" for row in report["rounds"])
             console.print(f"{label}: median {report[f'median_{key}']:.2f} over rounds ({ratios})")
+    if "pipeline_ab" in report:
+        ab = report["pipeline_ab"]
+        console.print(
+            f"pipeline a/b in one process ({ab['rounds']} alternations of {ab['images']} images, batch "
+            f"{ab['batch_size']}, {ab['workers']} read threads): runner {ab['runner_median']:.1f} vs model "
+            f"alone {ab['model_alone_median']:.1f} img/s (medians); runner / model alone: median "
+            f"{ab['ratio_median']:.3f} (range {ab['ratio_min']:.2f}-{ab['ratio_max']:.2f}); load avg "
+            f"{ab['load_before']} -> {ab['load_after']}"
+        )
     if report["rss"]:
         rss = Table(title="peak RSS of the local batch process (VmHWM, sampled)", title_justify="left")
         for col in ("images", "peak RSS MB", "images/s", "load avg before -> after"):
