@@ -217,9 +217,14 @@ def measure_pipeline_ab(
         return len(prepared) / (time.perf_counter() - started)
 
     def pipeline() -> float:
+        rows: list = []
         started = time.perf_counter()
-        runner.run(source, keys, lambda rows: None)
-        return len(keys) / (time.perf_counter() - started)
+        runner.run(source, keys, rows.extend)
+        rate = len(keys) / (time.perf_counter() - started)
+        failed = [row for row in rows if row.error is not None]
+        if len(rows) != len(keys) or failed:
+            raise SystemExit(f"runner: {len(rows)} rows for {len(keys)} images, {len(failed)} errors")
+        return rate
 
     model_only()  # warm-up, not counted
     before = loadavg()
