@@ -90,61 +90,27 @@ def plan_function(p: AwsPlanContext) -> Step:
         )
 
     def run(ctx: Context) -> StepResult:
-        client = p.c("lambda")
-        zipped = p.d.function_zip.path.read_bytes()
         cfg = _function_config(p)
         cfg["Role"] = ctx.get("lambda_role_arn")
-        if got is None:
-            kwargs = dict(cfg)
-            if not f.vpc:
-                kwargs.pop("VpcConfig")
-            p.retry_iam(
-                lambda: client.create_function(
-                    FunctionName=n.function,
-                    Code={"ZipFile": zipped},
-                    Description=(
-                        "ocrkit model function: the gateway and the ONNX engine"
-                        if p.d.model_function
-                        else f"ocrkit gateway for SageMaker endpoint {n.endpoint}"
-                    ),
-                    Architectures=[f.architecture],
-                    Tags=n.tag_map,
-                    Publish=False,
-                    **kwargs,
-                ),
-                "create the function",
-            )
-            _lambda_wait(p, client, "function_active_v2")
-        else:
-            if "code" in changes:
-                client.update_function_code(
-                    FunctionName=n.function, ZipFile=zipped, Architectures=[f.architecture], Publish=False
-                )
-                _lambda_wait(p, client, "function_updated_v2")
-            if set(changes) & {
-                "Runtime",
-                "Handler",
-                "MemorySize",
-                "Timeout",
-                "Role",
-                "Environment",
-                "VpcConfig",
-            }:
-                p.retry_iam(
-                    lambda: client.update_function_configuration(FunctionName=n.function, **cfg),
-                    "update the function",
-                )
-                _lambda_wait(p, client, "function_updated_v2")
-            if "tags" in changes:
-                client.tag_resource(Resource=n.function_arn, Tags=n.tag_map)
-        if got is None or "reserved concurrency" in changes:
-            if f.reserved_concurrency is None:
-                if got is not None:
-                    client.delete_function_concurrency(FunctionName=n.function)
-            else:
-                client.put_function_concurrency(
-                    FunctionName=n.function, ReservedConcurrentExecutions=f.reserved_concurrency
-                )
+        create_cfg = dict(cfg)
+        if not f.vpc:
+            create_cfg.pop("VpcConfig")
+        apply_function(
+            p,
+            got=got,
+            changes=changes,
+            name=n.function,
+            arn=n.function_arn,
+            description=(
+                "ocrkit model function: the gateway and the ONNX engine"
+                if p.d.model_function
+                else f"ocrkit gateway for SageMaker endpoint {n.endpoint}"
+            ),
+            create_cfg=create_cfg,
+            update_cfg=cfg,
+            reserved=f.reserved_concurrency,
+            what="the function",
+        )
         return StepResult(rec, outputs)
 
     action = "create" if got is None else "update"
@@ -157,7 +123,7 @@ def plan_function(p: AwsPlanContext) -> Step:
         action,
         detail,
         run,
-        calls=_function_calls(got is None, changes, f.reserved_concurrency),
+        calls=function_calls(got is None, changes, f.reserved_concurrency),
         environment=p.d.gateway_env,
         changes=changes,
         diff=diff,
@@ -190,11 +156,77 @@ def _arrow(name: str, change: list[Any]) -> str:
     return f"{name} {old} → {new}"
 
 
-def _function_calls(create: bool, changes: list[str], reserved: int | None) -> list[str]:
+CONFIG_CHANGES = frozenset(
+    {"Runtime", "Handler", "MemorySize", "Timeout", "Role", "Environment", "VpcConfig"}
+)
+
+
+def apply_function(
+    p: AwsPlanContext,
+    *,
+    got: dict | None,
+    changes: list[str],
+    name: str,
+    arn: str,
+    description: str,
+    create_cfg: dict,
+    update_cfg: dict,
+    reserved: int | None,
+    what: str,
+) -> None:
+    """Create or update one Lambda from the deployment's zip, waiting between calls (Lambda refuses an
+    update while the last one is in progress), then set its reserved concurrency. The gateway (or
+    model) function and the bucket trigger's function both go through here."""
+    client = p.c("lambda")
+    arch = p.spec.lambda_.architecture
+    zipped = p.d.function_zip.path.read_bytes()
+
+    def wait(waiter: str) -> None:
+        client.get_waiter(waiter).wait(
+            FunctionName=name, WaiterConfig={"Delay": p.options.lambda_poll_s, "MaxAttempts": 150}
+        )
+
+    if got is None:
+        p.retry_iam(
+            lambda: client.create_function(
+                FunctionName=name,
+                Code={"ZipFile": zipped},
+                Description=description,
+                Architectures=[arch],
+                Tags=p.n.tag_map,
+                Publish=False,
+                **create_cfg,
+            ),
+            f"create {what}",
+        )
+        wait("function_active_v2")
+    else:
+        if "code" in changes:
+            client.update_function_code(
+                FunctionName=name, ZipFile=zipped, Architectures=[arch], Publish=False
+            )
+            wait("function_updated_v2")
+        if set(changes) & CONFIG_CHANGES:
+            p.retry_iam(
+                lambda: client.update_function_configuration(FunctionName=name, **update_cfg),
+                f"update {what}",
+            )
+            wait("function_updated_v2")
+        if "tags" in changes:
+            client.tag_resource(Resource=arn, Tags=p.n.tag_map)
+    if got is None or "reserved concurrency" in changes:
+        if reserved is not None:
+            client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
+        elif got is not None:
+            client.delete_function_concurrency(FunctionName=name)
+
+
+def function_calls(create: bool, changes: list[str], reserved: int | None) -> list[str]:
+    """The API calls ``apply_function`` makes for these changes (shown in the plan)."""
     if create:
         return ["lambda.CreateFunction"] + ([] if reserved is None else ["lambda.PutFunctionConcurrency"])
     calls = ["lambda.UpdateFunctionCode"] if "code" in changes else []
-    if set(changes) & {"Runtime", "Handler", "MemorySize", "Timeout", "Role", "Environment", "VpcConfig"}:
+    if set(changes) & CONFIG_CHANGES:
         calls.append("lambda.UpdateFunctionConfiguration")
     if "tags" in changes:
         calls.append("lambda.TagResource")
@@ -203,13 +235,6 @@ def _function_calls(create: bool, changes: list[str], reserved: int | None) -> l
             "lambda.DeleteFunctionConcurrency" if reserved is None else "lambda.PutFunctionConcurrency"
         )
     return calls
-
-
-def _lambda_wait(p: AwsPlanContext, client, waiter: str) -> None:
-    client.get_waiter(waiter).wait(
-        FunctionName=p.n.function,
-        WaiterConfig={"Delay": p.options.lambda_poll_s, "MaxAttempts": 150},
-    )
 
 
 def plan_function_alias(p: AwsPlanContext) -> Step:
