@@ -59,5 +59,26 @@ def test_pipeline_ab_times_the_runner_and_the_model_alone(bench, bench_pngs, tmp
         rounds=2,
     )
     assert (result["images"], result["rounds"], result["workers"], result["batch_size"]) == (8, 2, 2, 4)
-    assert result["model_alone_median"] > 0 and result["runner_median"] > 0
-    assert result["ratio_min"] <= result["ratio_median"] <= result["ratio_max"]
+
+
+def test_pipeline_ab_refuses_a_run_that_lost_images(bench, bench_pngs, tmp_path):
+    """A runner that turns an image into an error row is no throughput figure: the A/B stops."""
+    pytest.importorskip("onnxruntime")
+    from ocrkit.weights import resolve_weights
+
+    bench.build_folder(tmp_path, 4, bench_pngs)
+    broken = tmp_path / "images" / "img000001.jpg"
+    data = broken.read_bytes()
+    broken.unlink()  # a hard link: replace it, never write through to the sample crop
+    broken.write_bytes(data[:20])  # a JPEG header, no image
+    with pytest.raises(SystemExit, match="4 rows for 4 images, 1 errors"):
+        bench.measure_pipeline_ab(
+            tmp_path / "images",
+            engine="onnx",
+            weights=resolve_weights(None),
+            threads=1,
+            workers=2,
+            batch_size=4,
+            images=4,
+            rounds=1,
+        )
